@@ -1,0 +1,205 @@
+"""The in-memory dataset every loader returns.
+
+A :class:`Dataset` holds images already decoded to a common size and channel
+count (``uint8``), integer labels, the class names, the split of every image
+and, when known, lesion masks. Per-file provenance (original size, mode,
+content digest) is kept beside it so the health report can find duplicates,
+leakage and shortcuts without going back to disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from medviz.errors import DataError
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where each image came from, before it was resized.
+
+    Attributes:
+        sources: ``(N,)`` file paths (relative to the dataset root) or ids.
+        original_sizes: ``(N, 2)`` int array of ``(width, height)`` as stored.
+        original_modes: ``(N,)`` PIL-style modes as stored (``"L"``, ``"RGB"``,
+            ``"I;16"``, ``"DICOM:MONOCHROME2"`` …).
+        digests: ``(N,)`` hex digests of the file bytes (or of the pixels for
+            generated images); equal digests are exact duplicates.
+    """
+
+    sources: tuple[str, ...]
+    original_sizes: np.ndarray
+    original_modes: tuple[str, ...]
+    digests: tuple[str, ...]
+
+    def take(self, index: np.ndarray) -> Provenance:
+        """Return the provenance of the images at ``index`` (an int array)."""
+        index = np.asarray(index)
+        return Provenance(
+            sources=tuple(self.sources[i] for i in index),
+            original_sizes=self.original_sizes[index],
+            original_modes=tuple(self.original_modes[i] for i in index),
+            digests=tuple(self.digests[i] for i in index),
+        )
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images, labels, class names, splits and optional masks.
+
+    Attributes:
+        name: Registry name or a short description of the source.
+        images: ``(N, H, W, C)`` ``uint8`` array, ``C`` is 1 or 3.
+        labels: ``(N,)`` ``int64`` array of class indices.
+        class_names: Names of the classes, index ``i`` names label ``i``.
+        splits: ``(N,)`` array of ``"train"``, ``"val"`` or ``"test"``.
+        masks: Optional ``(N, H, W)`` ``bool`` ground-truth lesion masks
+            (all ``False`` for images without a lesion).
+        provenance: Optional per-image file information.
+        licence: Licence of the data, as stated by its source.
+        description: One line about the data for people.
+    """
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    splits: np.ndarray
+    masks: np.ndarray | None = None
+    provenance: Provenance | None = None
+    licence: str = "unknown"
+    description: str = ""
+    extras: dict[str, object] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        images, labels, splits = self.images, self.labels, self.splits
+        if images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise DataError(
+                f"images must have shape (N, H, W, 1|3), got {images.shape} for {self.name!r}"
+            )
+        if images.dtype != np.uint8:
+            raise DataError(f"images must be uint8, got {images.dtype} for {self.name!r}")
+        n = len(images)
+        if labels.shape != (n,) or splits.shape != (n,):
+            raise DataError(
+                f"{self.name!r}: {n} images but labels {labels.shape} and splits {splits.shape}"
+            )
+        if n and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise DataError(
+                f"{self.name!r}: labels must lie in [0, {len(self.class_names) - 1}], "
+                f"got [{labels.min()}, {labels.max()}]"
+            )
+        unknown = set(np.unique(splits).tolist()) - set(SPLITS)
+        if unknown:
+            raise DataError(f"{self.name!r}: unknown split names {sorted(unknown)}; use {SPLITS}")
+        if self.masks is not None and self.masks.shape != images.shape[:3]:
+            raise DataError(
+                f"{self.name!r}: masks shape {self.masks.shape} != images {images.shape[:3]}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of every image."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def available_splits(self) -> tuple[str, ...]:
+        """The splits that hold at least one image, in canonical order."""
+        present = set(np.unique(self.splits).tolist())
+        return tuple(s for s in SPLITS if s in present)
+
+    def take(self, index: np.ndarray) -> Dataset:
+        """Return a dataset of the images at ``index`` (int or bool array)."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        return replace(
+            self,
+            images=self.images[index],
+            labels=self.labels[index],
+            splits=self.splits[index],
+            masks=None if self.masks is None else self.masks[index],
+            provenance=None if self.provenance is None else self.provenance.take(index),
+        )
+
+    def split(self, name: str) -> Dataset:
+        """Return one split (``"train"``, ``"val"``, ``"test"``) or ``"all"``.
+
+        Raises:
+            DataError: ``name`` is unknown or that split is empty.
+        """
+        if name == "all":
+            return self
+        if name not in SPLITS:
+            raise DataError(f"unknown split {name!r}; choose one of {(*SPLITS, 'all')}")
+        mask = self.splits == name
+        if not mask.any():
+            raise DataError(
+                f"dataset {self.name!r} has no {name!r} split; it has {self.available_splits}"
+            )
+        return self.take(mask)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Images per split and class: ``{split: {class_name: count}}``."""
+        table: dict[str, dict[str, int]] = {}
+        for split in self.available_splits:
+            labels = self.labels[self.splits == split]
+            binc = np.bincount(labels, minlength=self.n_classes)
+            table[split] = {c: int(k) for c, k in zip(self.class_names, binc, strict=True)}
+        return table
+
+
+def assign_splits(
+    labels: np.ndarray,
+    *,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    groups: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Seeded, stratified train/val/test assignment.
+
+    Images that share a group (e.g. the same content digest, or the same
+    patient) always land in the same split, so exact duplicates can never
+    leak from train into test.
+
+    Args:
+        labels: ``(N,)`` class indices.
+        fractions: Train, val and test fractions; they must sum to 1.
+        seed: Seed of the shuffle.
+        groups: Optional ``(N,)`` group keys.
+
+    Returns:
+        ``(N,)`` array of split names.
+    """
+    labels = np.asarray(labels)
+    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
+        raise DataError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    n = len(labels)
+    keys = np.asarray(groups) if groups is not None else np.arange(n).astype(str)
+    if len(keys) != n:
+        raise DataError(f"groups has {len(keys)} entries for {n} labels")
+    rng = np.random.default_rng(seed)
+    splits = np.empty(n, dtype="<U5")
+    bounds = np.cumsum(fractions)[:2]
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        unique_keys, inverse = np.unique(keys[members], return_inverse=True)
+        order = rng.permutation(len(unique_keys))
+        position = np.empty(len(unique_keys))
+        position[order] = (np.arange(len(unique_keys)) + 0.5) / max(len(unique_keys), 1)
+        names = np.where(position < bounds[0], "train", np.where(position < bounds[1], "val", "test"))
+        splits[members] = names[inverse]
+    return splits
