@@ -1,0 +1,108 @@
+"""Data loading: registry, decoders, folder/zip/npz loaders, health checks.
+
+Importing this package is cheap: it needs Pillow and NumPy only. pydicom is
+imported when the first DICOM file is read, scikit-learn when a health report
+runs its shortcut check, and TensorFlow never.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medviz.data.balance import class_weights, undersample
+from medviz.data.dataset import SPLITS, Dataset, Provenance, assign_splits
+from medviz.data.download import MEDMNIST, download_medmnist, load_medmnist
+from medviz.data.folders import load_folder, load_zip
+from medviz.data.health import HealthReport, health_report
+from medviz.data.images import DecodedImage, decode_image, to_model_input
+from medviz.data.npz import load_npz
+from medviz.data.registry import DATASETS, DEFAULT_DATASET, DatasetSpec, data_root, get_spec
+from medviz.errors import DataError
+
+DEFAULT_IMAGE_SIZE = 128
+"""Side length used by :func:`load_dataset` for folders and zips when none is given."""
+
+MEDMNIST_PREFIX = "medmnist:"
+
+
+def load_dataset(
+    source: str | Path,
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
+    seed: int = 0,
+    limit_per_class: int | None = None,
+) -> Dataset:
+    """Load a dataset by registry name, ``medmnist:<name>``, or path.
+
+    Args:
+        source: A name in :data:`DATASETS`, ``"medmnist:<name>"`` (from the
+            download cache, fetched if missing), or the path of a folder, a
+            ``.zip`` or an ``.npz`` file.
+        image_size: Side length to resize to (default: the registry's, 128
+            for folders and zips, native for ``.npz``).
+        channels: 1 or 3 (default: the registry's, else 1 for folders, zips
+            and ``.npz``, the file's own for MedMNIST).
+        seed: Seed of generated data and of splits the source lacks.
+        limit_per_class: Keep at most this many images per split and class.
+
+    Returns:
+        The :class:`Dataset`.
+
+    Raises:
+        DataError: ``source`` is none of the above, or the loader failed.
+        OfflineError: A MedMNIST file is not cached and cannot be downloaded.
+    """
+    text = str(source)
+    if isinstance(source, str) and source in DATASETS:
+        return get_spec(source).load(
+            image_size=image_size, channels=channels, seed=seed, limit_per_class=limit_per_class
+        )
+    if isinstance(source, str) and source.startswith(MEDMNIST_PREFIX):
+        return load_medmnist(
+            source[len(MEDMNIST_PREFIX) :],
+            image_size=image_size,
+            channels=channels,
+            seed=seed,
+            limit_per_class=limit_per_class,
+        )
+    path = Path(source).expanduser()
+    common = {"channels": channels or 1, "seed": seed, "limit_per_class": limit_per_class}
+    if path.is_dir():
+        return load_folder(path, image_size=image_size or DEFAULT_IMAGE_SIZE, **common)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return load_zip(path, image_size=image_size or DEFAULT_IMAGE_SIZE, **common)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return load_npz(path, image_size=image_size, **common)
+    raise DataError(
+        f"unknown dataset {text!r}: not a registered name {sorted(DATASETS)}, not "
+        f"'{MEDMNIST_PREFIX}<name>' with a name in {sorted(MEDMNIST)}, and not an existing "
+        "folder, .zip or .npz file"
+    )
+
+
+__all__ = [
+    "DATASETS",
+    "DEFAULT_DATASET",
+    "MEDMNIST",
+    "SPLITS",
+    "Dataset",
+    "DatasetSpec",
+    "DecodedImage",
+    "HealthReport",
+    "Provenance",
+    "assign_splits",
+    "class_weights",
+    "data_root",
+    "decode_image",
+    "download_medmnist",
+    "get_spec",
+    "health_report",
+    "load_dataset",
+    "load_folder",
+    "load_medmnist",
+    "load_npz",
+    "load_zip",
+    "to_model_input",
+    "undersample",
+]

@@ -37,10 +37,10 @@ class MicrocalcDifficulty:
         distractors: Mean number of isolated specks per image (both classes).
     """
 
-    contrast: float = 1.6
+    contrast: float = 2.4
     specks: tuple[int, int] = (3, 8)
     cluster_radius: tuple[float, float] = (3.0, 7.0)
-    distractors: float = 0.8
+    distractors: float = 0.6
 
     def __post_init__(self) -> None:
         if self.contrast <= 0:
@@ -53,7 +53,7 @@ class MicrocalcDifficulty:
 PRESETS: dict[str, MicrocalcDifficulty] = {
     "easy": MicrocalcDifficulty(contrast=3.0, distractors=0.3),
     "default": MicrocalcDifficulty(),
-    "hard": MicrocalcDifficulty(contrast=1.1, specks=(3, 5), distractors=1.5),
+    "hard": MicrocalcDifficulty(contrast=1.6, specks=(3, 6), distractors=0.8),
 }
 
 

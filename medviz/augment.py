@@ -1,0 +1,242 @@
+"""On-the-fly augmentation as Keras preprocessing layers.
+
+Augmentations run batch-wise inside the ``tf.data`` pipeline (never stored
+in the saved model, never pre-generated). Each one carries a note on whether
+it keeps a medical image realistic: an augmented image the scanner could
+never have produced teaches the network the wrong thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from medviz.errors import MedvizError
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Strength of every augmentation; zero (or ``False``) switches one off.
+
+    Attributes:
+        rotation_deg: Maximum rotation in degrees (± this).
+        zoom_max: Maximum zoom-in factor; 1.2 means 100–120 %.
+        shift: Maximum translation as a fraction of the side.
+        shear: Maximum shear factor.
+        horizontal_flip: Random left-right flip.
+        vertical_flip: Random up-down flip.
+        brightness: Maximum brightness change as a fraction of the range.
+        contrast: Maximum contrast change factor.
+        noise_sigma: Gaussian noise standard deviation in pixel units (0–255).
+        elastic: Elastic deformation strength (0 = none).
+    """
+
+    rotation_deg: float = 5.0
+    zoom_max: float = 1.2
+    shift: float = 0.0
+    shear: float = 0.0
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    brightness: float = 0.0
+    contrast: float = 0.0
+    noise_sigma: float = 0.0
+    elastic: float = 0.0
+
+    def __post_init__(self) -> None:
+        limits = {
+            "rotation_deg": (0.0, 180.0),
+            "zoom_max": (1.0, 2.0),
+            "shift": (0.0, 0.5),
+            "shear": (0.0, 1.0),
+            "brightness": (0.0, 1.0),
+            "contrast": (0.0, 1.0),
+            "noise_sigma": (0.0, 128.0),
+            "elastic": (0.0, 1.0),
+        }
+        for name, (lo, hi) in limits.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise MedvizError(f"augmentation {name}={value} is outside [{lo}, {hi}]")
+
+    @classmethod
+    def none(cls) -> AugmentConfig:
+        """No augmentation at all."""
+        return cls(rotation_deg=0.0, zoom_max=1.0)
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether this config changes nothing."""
+        return self == AugmentConfig.none()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AugmentConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise MedvizError(f"unknown augmentation(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class AugmentationInfo:
+    """What one augmentation does and whether it keeps images realistic."""
+
+    field: str
+    title: str
+    realism: str
+
+
+AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
+    AugmentationInfo(
+        "rotation_deg",
+        "Rotation",
+        "Small angles (±5°) mimic patient positioning; large ones create anatomy no scanner shows.",
+    ),
+    AugmentationInfo(
+        "zoom_max",
+        "Zoom",
+        "100–120 % mimics magnification and collimation differences; zooming out adds fake borders.",
+    ),
+    AugmentationInfo(
+        "shift",
+        "Shift",
+        "Small shifts mimic positioning; large ones cut the region of interest out of the frame.",
+    ),
+    AugmentationInfo(
+        "shear",
+        "Shear",
+        "Mild shear mimics projection differences; strong shear distorts organ shapes unrealistically.",
+    ),
+    AugmentationInfo(
+        "horizontal_flip",
+        "Horizontal flip",
+        "Unrealistic for chest X-rays (the heart moves to the right: situs inversus); fine for "
+        "texture patches such as mammogram regions.",
+    ),
+    AugmentationInfo(
+        "vertical_flip",
+        "Vertical flip",
+        "Almost never realistic for radiographs (anatomy upside down); acceptable for patches.",
+    ),
+    AugmentationInfo(
+        "brightness",
+        "Brightness",
+        "Mimics exposure and windowing differences between scanners; keep it small.",
+    ),
+    AugmentationInfo(
+        "contrast",
+        "Contrast",
+        "Mimics different kVp/windowing; strong values wash out subtle findings.",
+    ),
+    AugmentationInfo(
+        "noise_sigma",
+        "Gaussian noise",
+        "Mimics quantum noise of low-dose acquisitions (σ≈20 of 255 is already strong); it can "
+        "hide microcalcifications a few pixels wide.",
+    ),
+    AugmentationInfo(
+        "elastic",
+        "Elastic deformation",
+        "Mimics soft-tissue deformation (breast compression, breathing); keep it mild, bones do "
+        "not bend.",
+    ),
+)
+
+
+def build_augmenter(config: AugmentConfig, *, seed: int | None = None):
+    """A ``keras.Sequential`` applying ``config`` to float batches in [0, 255].
+
+    Args:
+        config: The augmentations.
+        seed: Seed of the random layers (``None``: nondeterministic).
+
+    Returns:
+        A model mapping ``(B, H, W, C)`` float32 in [0, 255] to the same shape,
+        or ``None`` when ``config`` is the identity. Call it with
+        ``training=True``.
+    """
+    if config.is_identity:
+        return None
+    import keras
+    from keras import layers
+
+    stack: list[keras.Layer] = []
+    if config.rotation_deg:
+        stack.append(layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=seed))
+    if config.zoom_max > 1.0:
+        # Keras: a negative height_factor zooms in; 1 - 1/zoom makes 1.2 mean a 120 % view.
+        zoom_in = 1.0 - 1.0 / config.zoom_max
+        stack.append(layers.RandomZoom((-zoom_in, 0.0), fill_mode="reflect", seed=seed))
+    if config.shift:
+        stack.append(layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed))
+    if config.shear:
+        stack.append(layers.RandomShear(config.shear, config.shear, fill_mode="reflect", seed=seed))
+    flip = {
+        (True, False): "horizontal",
+        (False, True): "vertical",
+        (True, True): "horizontal_and_vertical",
+    }.get((config.horizontal_flip, config.vertical_flip))
+    if flip:
+        stack.append(layers.RandomFlip(flip, seed=seed))
+    if config.elastic:
+        stack.append(
+            layers.RandomElasticTransform(
+                factor=1.0, scale=config.elastic, value_range=(0, 255), seed=seed
+            )
+        )
+    if config.brightness:
+        stack.append(layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed))
+    if config.contrast:
+        stack.append(layers.RandomContrast(config.contrast, value_range=(0, 255), seed=seed))
+    if config.noise_sigma:
+        # GaussianNoise only takes stddev <= 1: apply it on [0, 1] pixels.
+        stack.append(layers.Rescaling(1.0 / 255.0))
+        stack.append(layers.GaussianNoise(config.noise_sigma / 255.0, seed=seed))
+        stack.append(layers.Rescaling(255.0))
+    return keras.Sequential(stack, name="augment")
+
+
+def augment_batch(augmenter, images):
+    """Apply ``augmenter`` (or nothing) to a float batch and clip to [0, 255]."""
+    import tensorflow as tf
+
+    if augmenter is None:
+        return images
+    return tf.clip_by_value(augmenter(images, training=True), 0.0, 255.0)
+
+
+def preview(
+    image: np.ndarray,
+    config: AugmentConfig,
+    *,
+    n: int = 8,
+    seed: int = 0,
+) -> np.ndarray:
+    """``n`` augmented versions of one image, deterministic by ``seed``.
+
+    Args:
+        image: ``(H, W, C)`` or ``(H, W)`` uint8 image.
+        config: Augmentations to apply.
+        n: How many versions.
+        seed: Same seed, same versions.
+
+    Returns:
+        ``(n, H, W, C)`` uint8 array.
+    """
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3:
+        raise MedvizError(f"image must be (H, W) or (H, W, C), got shape {image.shape}")
+    if n < 1:
+        raise MedvizError(f"n must be at least 1, got {n}")
+    batch = np.repeat(image[None].astype(np.float32), n, axis=0)
+    augmenter = build_augmenter(config, seed=seed)
+    out = np.asarray(augment_batch(augmenter, batch))
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)

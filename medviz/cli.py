@@ -1,0 +1,363 @@
+"""``python -m medviz``: the command-line front end over the same calls as the app.
+
+Commands: ``datasets``, ``inspect``, ``train``, ``evaluate``, ``predict``,
+``baseline``, and (from :mod:`medviz.explain.commands`) ``explain``, ``dream``,
+``localize``. Conventions are in :mod:`medviz.cli_support`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from medviz.cli_support import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    CliParser,
+    Progress,
+    print_json,
+)
+from medviz.errors import MedvizError
+
+AUGMENT_ALIASES = {
+    "rotation": "rotation_deg",
+    "zoom": "zoom_max",
+    "shift": "shift",
+    "shear": "shear",
+    "hflip": "horizontal_flip",
+    "vflip": "vertical_flip",
+    "brightness": "brightness",
+    "contrast": "contrast",
+    "noise": "noise_sigma",
+    "elastic": "elastic",
+}
+
+
+def parse_augment(text: str):
+    """``"none"``, ``"default"`` or ``"rotation=5,zoom=1.2,noise=20,hflip"`` → AugmentConfig."""
+    from medviz.augment import AugmentConfig
+
+    text = text.strip()
+    if text in ("", "default"):
+        return AugmentConfig()
+    if text == "none":
+        return AugmentConfig.none()
+    values: dict[str, object] = {"rotation_deg": 0.0, "zoom_max": 1.0}
+    for item in text.split(","):
+        key, _, raw = item.strip().partition("=")
+        if key not in AUGMENT_ALIASES:
+            raise MedvizError(
+                f"unknown augmentation {key!r} in --augment; use 'none', 'default' or a comma list "
+                f"of {sorted(AUGMENT_ALIASES)} with '=value' (flips take no value)"
+            )
+        field = AUGMENT_ALIASES[key]
+        if field.endswith("_flip"):
+            values[field] = raw.lower() not in ("0", "false", "no") if raw else True
+        else:
+            try:
+                values[field] = float(raw)
+            except ValueError:
+                raise MedvizError(f"--augment {key} needs a number, got {raw!r}") from None
+    return AugmentConfig(**values)
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from medviz.data.registry import DATASETS, data_root
+
+    rows = [
+        {
+            "name": spec.name,
+            "title": spec.title,
+            "modality": spec.modality,
+            "classes": list(spec.class_names),
+            "kind": spec.kind,
+            "available": spec.is_available(),
+            "path": str(spec.path()) if spec.path() else None,
+            "licence": spec.licence,
+            "shippable": spec.shippable,
+        }
+        for spec in DATASETS.values()
+    ]
+    if args.json:
+        print_json({"data_root": str(data_root()), "datasets": rows})
+    else:
+        for row in rows:
+            mark = "yes" if row["available"] else "no "
+            print(f"{row['name']:<22} available={mark}  {row['title']}")
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from medviz.data import health_report, load_dataset
+
+    data = load_dataset(args.data, image_size=args.image_size, limit_per_class=args.limit_per_class)
+    report = health_report(data)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(f"{data.name}: {len(data)} images, classes {list(data.class_names)}")
+        for split, counts in report.counts.items():
+            print(f"  {split:<5} " + ", ".join(f"{c}={n}" for c, n in counts.items()))
+        for warning in report.warnings:
+            print(f"  warning: {warning}")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from medviz.data import load_dataset
+    from medviz.pipeline import train_and_package, train_repeats
+    from medviz.store import save_bundle
+    from medviz.training import TrainConfig
+
+    from medviz.data.registry import DATASETS
+
+    spec = DATASETS.get(args.data)
+    if args.augment == "default" and spec is not None:
+        augment = spec.augment
+    else:
+        augment = parse_augment(args.augment)
+    data = load_dataset(
+        args.data, image_size=args.image_size, channels=args.channels, seed=args.seed,
+        limit_per_class=args.limit_per_class,
+    )
+    config = TrainConfig(
+        arch=args.arch, image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr or TrainConfig.learning_rate, seed=args.seed, augment=augment, imbalance=args.imbalance,
+        early_stopping_patience=args.patience if args.patience > 0 else None,
+    )
+    command = "python -m medviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    name = args.name or Path(args.out).name
+    progress = Progress(args.epochs * max(args.repeats, 1), label="train", enabled=not args.json)
+    epochs_done = [0]
+
+    def on_epoch_end(p) -> None:
+        epochs_done[0] += 1
+        note = f"val_auc={p.logs.get('val_auc', float('nan')):.3f}"
+        progress.update(epochs_done[0], note=note)
+
+    options = {"name": name, "command": command, "on_epoch_end": on_epoch_end,
+               "modality": _modality(args.data)}
+    if args.repeats > 1:
+        repeated = train_repeats(config, data, repeats=args.repeats, **options)
+        run, summary = repeated.best, repeated.summary
+    else:
+        run, summary = train_and_package(config, data, **options), None
+    progress.close()
+    folder = save_bundle(run.bundle.model, run.bundle.card, args.out)
+    split = "test" if "test" in run.evaluations else "val"
+    ev = run.evaluations[split]
+    payload = {
+        "model": str(folder),
+        "arch": config.arch,
+        "dataset": data.name,
+        "epochs_run": run.result.epochs_run,
+        "best_epoch": run.result.best_epoch + 1,
+        "seconds": round(run.result.seconds, 2),
+        "split": split,
+        "metrics": ev.to_dict(),
+        "threshold": run.bundle.card.threshold,
+        "temperature": run.bundle.card.temperature,
+    }
+    if summary is not None:
+        payload["repeats"] = {k: {"mean": m, "std": s} for k, (m, s) in summary.items()}
+    if args.json:
+        print_json(payload)
+    else:
+        ci = ev.auc_ci
+        print(
+            f"saved {folder}  ({split}: accuracy {ev.accuracy:.3f}, AUC {ev.auc:.3f} "
+            f"[{ci[0]:.3f}–{ci[1]:.3f}], {run.result.epochs_run} epochs in {run.result.seconds:.1f}s)"
+        )
+        if summary is not None:
+            from medviz.metrics import format_mean_std
+
+            for key, (mean, std) in summary.items():
+                print(f"  {key}: {format_mean_std(mean, std)} over {args.repeats} runs")
+    return EXIT_OK
+
+
+def _modality(source: str) -> str:
+    from medviz.data.registry import DATASETS
+
+    spec = DATASETS.get(source)
+    return spec.modality if spec else "unknown"
+
+
+def load_for_model(source: str, card, *, limit_per_class: int | None = None):
+    """Load ``source`` at the model's input size/channels and remap its labels to the model's."""
+    from dataclasses import replace
+
+    from medviz.data import load_dataset
+    from medviz.metrics import match_classes
+
+    data = load_dataset(
+        source, image_size=card.image_size, channels=card.channels, limit_per_class=limit_per_class
+    )
+    mapping = match_classes(card.class_names, data.class_names)
+    return replace(data, labels=mapping[data.labels], class_names=tuple(card.class_names))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from medviz.pipeline import evaluate_split
+    from medviz.store import load_bundle
+
+    bundle = load_bundle(args.model)
+    data = load_for_model(args.data, bundle.card, limit_per_class=args.limit_per_class)
+    ev = evaluate_split(bundle, data, args.split, n_bootstrap=args.bootstrap)
+    payload = {"model": str(args.model), "data": data.name, "split": args.split, **ev.to_dict()}
+    if args.json:
+        print_json(payload)
+    else:
+        ci = ev.auc_ci
+        print(f"{data.name} [{args.split}] n={ev.n}: accuracy {ev.accuracy:.4f}, "
+              f"AUC {ev.auc:.4f} [95% CI {ci[0]:.4f}–{ci[1]:.4f}], ECE {ev.ece:.4f}")
+        for row in ev.per_class:
+            print(f"  {row.name:<20} sens {row.recall:.3f}  spec {row.specificity:.3f}  "
+                  f"prec {row.precision:.3f}  F1 {row.f1:.3f}  (n={row.support})")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from medviz.data.images import decode_image
+    from medviz.store import load_bundle
+
+    bundle = load_bundle(args.model)
+    names = bundle.card.class_names
+    failures = 0
+    for file in args.files:
+        try:
+            pixels = decode_image(Path(file)).pixels
+            x = bundle.prepare(pixels)[None]
+            probs = bundle.predict_proba(x.astype(np.uint8))[0]
+            label = names[int(bundle.decide(probs[None])[0])]
+            row = {"file": file, "prediction": label,
+                   "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)}}
+        except (MedvizError, OSError) as err:
+            failures += 1
+            row = {"file": file, "error": str(err)}
+        if args.json:
+            print_json(row)
+        elif "error" in row:
+            print(f"{file}: error: {row['error']}", file=sys.stderr)
+        else:
+            print(f"{file}: {row['prediction']} ({max(row['probabilities'].values()):.3f})")
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from medviz.baseline import ThresholdCountClassifier
+    from medviz.data import load_dataset
+    from medviz.metrics import evaluate
+
+    data = load_dataset(args.data, image_size=args.image_size, limit_per_class=args.limit_per_class)
+    clf = ThresholdCountClassifier(threshold=args.threshold).fit(
+        data.split("train").images, data.split("train").labels
+    )
+    test = data.split(args.split)
+    ev = evaluate(test.labels, clf.predict_proba(test.images), class_names=data.class_names)
+    payload = {"data": data.name, "split": args.split, "threshold": args.threshold, **ev.to_dict()}
+    if args.json:
+        print_json(payload)
+    else:
+        print(f"pixel-threshold baseline ({args.threshold}) on {data.name} [{args.split}]: "
+              f"accuracy {ev.accuracy:.4f}, AUC {ev.auc:.4f}")
+    return EXIT_OK
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> CliParser:
+    """The full argument parser."""
+    from medviz.data.registry import DEFAULT_DATASET
+
+    # Architecture names are checked by TrainConfig, not argparse choices: listing them here
+    # would import Keras (3 s) for every `--help`.
+    default_arch = "fast-cnn"
+
+    parser = CliParser(prog="medviz", description="Train, test and explain CNNs on medical images.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
+
+    def add(name: str, handler, help_text: str) -> CliParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        p.set_defaults(handler=handler)
+        return p
+
+    add("datasets", cmd_datasets, "List the dataset registry.")
+
+    p = add("inspect", cmd_inspect, "Dataset health report (counts, sizes, duplicates, leakage).")
+    p.add_argument("--data", required=True, help="registry name, folder, .zip or .npz")
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--limit-per-class", type=int, default=None)
+
+    p = add("train", cmd_train, "Train a model and write its folder (model + card).")
+    p.add_argument("--data", default=DEFAULT_DATASET, help="registry name, folder, .zip or .npz")
+    p.add_argument("--arch", default=default_arch, help="architecture (see medviz.zoo)")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=1, help="train R times, report mean ± std")
+    p.add_argument("--augment", default="default",
+                   help="'none', 'default' (the dataset's recommended set; else rotation 5°, zoom 120 %%) "
+                   "or a list such as 'rotation=5,noise=20,hflip'")
+    p.add_argument("--imbalance", choices=("none", "class-weights", "undersample"), default="none")
+    p.add_argument("--patience", type=int, default=5, help="early-stopping patience (0 = off)")
+    p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument("--name", default=None, help="model name in the card (default: folder name)")
+    p.add_argument("--out", required=True, help="model folder to write")
+
+    p = add("evaluate", cmd_evaluate, "Evaluate a model on a dataset (cross-dataset aware).")
+    p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--limit-per-class", type=int, default=None)
+
+    p = add("predict", cmd_predict, "Classify image files (one JSON line per file).")
+    p.add_argument("--model", required=True)
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = add("baseline", cmd_baseline, "Classical pixel-threshold counting baseline.")
+    p.add_argument("--data", required=True)
+    p.add_argument("--threshold", type=int, default=120)
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--limit-per-class", type=int, default=None)
+
+    try:
+        from medviz.explain.commands import register
+    except ImportError:  # explanations not installed in this build
+        register = None
+    if register is not None:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except MedvizError as err:
+        message = " ".join(str(err).split())
+        sys.stderr.write(f"error: {message}\n")
+        return EXIT_BAD_INPUT
+    except FileNotFoundError as err:
+        sys.stderr.write(f"error: file not found: {err.filename}\n")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130

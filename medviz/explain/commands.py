@@ -1,0 +1,336 @@
+"""The ``explain``, ``dream`` and ``localize`` commands of ``python -m medviz``.
+
+:func:`register` adds them to the main parser's subparsers; each handler
+returns an exit code and raises :class:`~medviz.errors.MedvizError` for bad
+input (the main entry point prints it as one ``error:`` line, exit 2).
+Conventions are those of :mod:`medviz.cli_support`: ``--json`` prints one
+JSON document on stdout and nothing else there; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medviz.cli_support import EXIT_OK, Progress, print_json
+from medviz.errors import DataError, ModelError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``explain``, ``dream`` and ``localize`` subcommands.
+
+    Each subparser gets ``handler`` (and ``func``) defaults: a callable taking
+    the parsed namespace and returning an exit code.
+    """
+    p = subparsers.add_parser(
+        "explain",
+        help="heatmap of one image with trust checks",
+        description="Explain one image with a heatmap method, write the overlay as PNG, and "
+        "report trust checks (model-randomisation correlation, deletion/insertion AUCs).",
+    )
+    p.add_argument("file", help="image file (PNG, JPEG, DICOM, ...)")
+    p.add_argument("--model", required=True, help="model folder or file")
+    p.add_argument("--method", default="gradcam", help="heatmap method (default: gradcam)")
+    p.add_argument("--class", dest="class_", metavar="C", help="class index or name (default: predicted)")
+    p.add_argument("--layer", help="layer for CAM methods (default: last spatial layer)")
+    p.add_argument("--out", required=True, help="PNG to write the overlay to")
+    p.add_argument("--heatmap-out", help="also write the raw heatmap as 8-bit gray PNG")
+    p.add_argument("--colormap", default="jet", help="jet, viridis, inferno or gray")
+    p.add_argument("--alpha", type=float, default=0.4, help="heatmap opacity (default 0.4)")
+    p.add_argument("--no-trust", action="store_true", help="skip the trust checks")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.set_defaults(handler=cmd_explain, func=cmd_explain)
+
+    d = subparsers.add_parser(
+        "dream",
+        help="activation maximisation or deep dream",
+        description="Without --image: synthesise the input that maximises a class (--class) or "
+        "a filter (--layer, --filter). With --image: deep dream on that image, amplifying a "
+        "layer (optionally one filter) or the evidence for a class.",
+    )
+    d.add_argument("--model", required=True, help="model folder or file")
+    d.add_argument("--class", dest="class_", metavar="C", help="class index or name")
+    d.add_argument("--layer", help="layer with spatial output")
+    d.add_argument("--filter", dest="filter_", type=int, metavar="F", help="filter of --layer")
+    d.add_argument("--image", help="start from this image (deep dream)")
+    d.add_argument("--steps", type=int, help="steps (per octave for deep dream)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--scale", type=int, default=1, help="upscale the PNG by this factor")
+    d.add_argument("--out", required=True, help="PNG to write")
+    d.add_argument("--json", action="store_true", help="print JSON on stdout")
+    d.set_defaults(handler=cmd_dream, func=cmd_dream)
+
+    loc = subparsers.add_parser(
+        "localize",
+        help="how well heatmaps localise lesions on a dataset with masks",
+        description="Pointing game and top-5% IoU of a heatmap method on the images with a "
+        "lesion mask, with bootstrap 95% intervals.",
+    )
+    loc.add_argument("--model", required=True, help="model folder or file")
+    loc.add_argument("--data", required=True, help="dataset name (must have masks)")
+    loc.add_argument("--method", default="gradcam", help="heatmap method (default: gradcam)")
+    loc.add_argument("--layer", help="layer for CAM methods")
+    loc.add_argument("--split", default="test", help="train, val, test or all (default: test)")
+    loc.add_argument("--tolerance", type=int, default=2, help="pointing-game tolerance in pixels")
+    loc.add_argument("--max-images", type=int, help="score at most this many images")
+    loc.add_argument("--json", action="store_true", help="print JSON on stdout")
+    loc.set_defaults(handler=cmd_localize, func=cmd_localize)
+
+
+# ----------------------------------------------------------------- helpers
+def _load(path: str):
+    """``(bundle, model, class_names)`` from the model store."""
+    from medviz.store import load_bundle
+
+    bundle = load_bundle(path)
+    return bundle, bundle.model, tuple(bundle.card.class_names)
+
+
+def resolve_class(value: str | None, class_names: tuple[str, ...], n_classes: int) -> int | None:
+    """Parse ``--class``: an index or a class name (case-insensitive).
+
+    Raises:
+        ModelError: Neither a valid index nor a known name.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    names = list(class_names)
+    for i, name in enumerate(names):
+        if text == name:
+            return i
+    lowered = [n.lower() for n in names]
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    try:
+        index = int(text)
+    except ValueError:
+        raise ModelError(
+            f"--class {value!r} is not a class of this model; use an index 0..{n_classes - 1} "
+            f"or one of {names}"
+        ) from None
+    if not 0 <= index < n_classes:
+        raise ModelError(f"--class {index} is out of range; use 0..{n_classes - 1} or one of {names}")
+    return index
+
+
+def _class_name(names: tuple[str, ...], index: int) -> str:
+    return names[index] if 0 <= index < len(names) else str(index)
+
+
+def _read_image(bundle, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(native pixels, model input (S, S, C) float32)``."""
+    from medviz.data.images import decode_image
+
+    if not Path(path).exists():
+        raise DataError(f"{path}: no such file")
+    pixels = decode_image(path).pixels
+    return pixels, np.asarray(bundle.prepare(pixels), np.float32)
+
+
+def _upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    if factor < 1:
+        raise DataError(f"--scale must be >= 1, got {factor}")
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1) if factor > 1 else image
+
+
+# ---------------------------------------------------------------- handlers
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Handler of ``medviz explain``."""
+    from medviz.explain.engine import get_explainer
+    from medviz.explain.methods import canonical_method, run_method
+    from medviz.explain.overlay import overlay, save_png
+    from medviz.explain.trust import deletion_insertion, sanity_check
+
+    started = time.perf_counter()
+    method = canonical_method(args.method)
+    bundle, model, names = _load(args.model)
+    load_s = time.perf_counter() - started
+    explainer = get_explainer(model)
+    class_index = resolve_class(args.class_, names, explainer.n_classes)
+    _, x = _read_image(bundle, args.file)
+    result = run_method(explainer, x, method=method, class_index=class_index, layer=args.layer)
+    picture = overlay(x, result.heatmap, alpha=args.alpha, colormap=args.colormap)
+    out = save_png(args.out, picture)
+    if args.heatmap_out:
+        save_png(args.heatmap_out, result.heatmap)
+
+    trust: dict[str, Any] = {}
+    timings: dict[str, float] = {"load_s": load_s, "explain_s": result.seconds}
+    if not args.no_trust:
+        check = sanity_check(
+            explainer, x, method=method, class_index=result.class_index, layer=result.layer
+        )
+        timings["sanity_s"] = check.seconds
+        t0 = time.perf_counter()
+        curves = deletion_insertion(explainer, x, result.heatmap, class_index=result.class_index)
+        timings["faithfulness_s"] = time.perf_counter() - t0
+        trust = {
+            "sanity_correlation": check.correlation,
+            "sanity_passed": check.passed,
+            "randomized_layers": list(check.randomized_layers),
+            "deletion_auc": curves.deletion_auc,
+            "insertion_auc": curves.insertion_auc,
+        }
+    timings["total_s"] = time.perf_counter() - started
+    payload = {
+        "file": args.file,
+        "model": args.model,
+        "method": method,
+        "class": {"index": result.class_index, "name": _class_name(names, result.class_index)},
+        "predicted": {
+            "index": result.predicted_class,
+            "name": _class_name(names, result.predicted_class),
+        },
+        "probabilities": {
+            _class_name(names, i): float(p) for i, p in enumerate(result.probabilities)
+        },
+        "layer": result.layer,
+        "out": str(out),
+        "timings": timings,
+        "trust": trust,
+    }
+    if args.json:
+        print_json(payload)
+    else:
+        print(
+            f"{method} of class {payload['class']['name']!r} (predicted "
+            f"{payload['predicted']['name']!r}, p={result.probabilities[result.predicted_class]:.3f})"
+            + (f" at layer {result.layer}" if result.layer else "")
+            + f" -> {out} in {result.seconds * 1000:.0f} ms"
+        )
+        if trust:
+            print(
+                f"trust: randomisation correlation {trust['sanity_correlation']:.2f} "
+                f"({'changes with the weights' if trust['sanity_passed'] else 'WARNING: barely changes'}),"
+                f" deletion AUC {trust['deletion_auc']:.3f}, insertion AUC {trust['insertion_auc']:.3f}"
+            )
+    return EXIT_OK
+
+
+def cmd_dream(args: argparse.Namespace) -> int:
+    """Handler of ``medviz dream``."""
+    from medviz.explain.activation_max import activation_maximization
+    from medviz.explain.deep_dream import deep_dream
+    from medviz.explain.engine import get_explainer
+    from medviz.explain.overlay import save_png
+
+    if args.class_ is None and (args.layer is None or args.filter_ is None) and args.image is None:
+        raise ModelError("give --class C, or --layer L --filter F (with --image: --layer alone works)")
+    if args.class_ is not None and (args.layer is not None or args.filter_ is not None):
+        raise ModelError("give --class or --layer/--filter, not both")
+    if args.filter_ is not None and args.layer is None:
+        raise ModelError("--filter needs --layer")
+    bundle, model, names = _load(args.model)
+    explainer = get_explainer(model)
+    class_index = resolve_class(args.class_, names, explainer.n_classes)
+    progress = Progress(1, label="dream")
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        progress.total = total
+        progress.update(step, note=f"loss {loss:.3g}")
+
+    if args.image is None:
+        mode = "activation-maximization"
+        result = activation_maximization(
+            explainer,
+            class_index=class_index,
+            layer=args.layer if class_index is None else None,
+            filter_index=args.filter_,
+            steps=args.steps,
+            seed=args.seed,
+            on_step=on_step,
+        )
+        image, seconds, target = result.image, result.seconds, result.targets[0]
+        probs = result.probabilities[0]
+        extra: dict[str, Any] = {"objective": float(result.objectives[0])}
+    else:
+        mode = "deep-dream"
+        _, x = _read_image(bundle, args.image)
+        result = deep_dream(
+            explainer,
+            x,
+            layer=args.layer,
+            filter_index=args.filter_,
+            class_index=class_index,
+            steps_per_octave=args.steps,
+            seed=args.seed,
+            on_step=on_step,
+        )
+        image, seconds, target = result.image, result.seconds, result.layer
+        if result.filter_index is not None:
+            target = f"{result.layer}/{result.filter_index}"
+        probs = result.probabilities[1]
+        extra = {"frames": int(len(result.frames))}
+    progress.close()
+    out = save_png(args.out, _upscale(image, args.scale))
+    payload = {
+        "model": args.model,
+        "mode": mode,
+        "target": target,
+        "class": None
+        if class_index is None
+        else {"index": class_index, "name": _class_name(names, class_index)},
+        "probabilities": {_class_name(names, i): float(p) for i, p in enumerate(probs)},
+        "seconds": seconds,
+        "out": str(out),
+        **extra,
+    }
+    if args.json:
+        print_json(payload)
+    else:
+        print(f"{mode} of {target} -> {out} in {seconds:.1f} s")
+    return EXIT_OK
+
+
+def cmd_localize(args: argparse.Namespace) -> int:
+    """Handler of ``medviz localize``."""
+    from medviz.explain.methods import canonical_method
+    from medviz.explain.trust import localization_score
+
+    method = canonical_method(args.method)
+    bundle, model, names = _load(args.model)
+    card = bundle.card
+    dataset = _load_dataset(args.data, image_size=int(card.image_size), channels=int(card.channels))
+    if dataset.n_classes != len(names):
+        raise DataError(
+            f"dataset {args.data!r} has {dataset.n_classes} classes {list(dataset.class_names)} "
+            f"but the model has {len(names)} {list(names)}"
+        )
+    print(f"scoring {method} on {args.data} ({args.split})...", file=sys.stderr)
+    report = localization_score(
+        model,
+        dataset,
+        method=method,
+        layer=args.layer,
+        split=args.split,
+        tolerance_px=args.tolerance,
+        max_images=args.max_images,
+    )
+    payload = {"model": args.model, "data": args.data, **report.summary()}
+    if args.json:
+        print_json(payload)
+    else:
+        lo, hi = report.hit_rate_ci
+        ilo, ihi = report.mean_iou_ci
+        print(
+            f"{method}: pointing game {report.hit_rate:.3f} (95% CI {lo:.3f}-{hi:.3f}), "
+            f"top-5% IoU {report.mean_iou:.3f} ({ilo:.3f}-{ihi:.3f}) on {report.n} lesion "
+            f"images of the {args.split} split"
+        )
+    return EXIT_OK
+
+
+def _load_dataset(name: str, *, image_size: int, channels: int):
+    try:
+        from medviz.data import load_dataset
+    except ImportError:  # pragma: no cover - older data package
+        from medviz.data.registry import get_spec
+
+        return get_spec(name).load(image_size=image_size, channels=channels)
+    return load_dataset(name, image_size=image_size, channels=channels)

@@ -1,0 +1,233 @@
+"""From data to a finished, documented model folder.
+
+``train_and_package`` runs the training engine, then does what turns a set
+of weights into something a user can trust: it fits the calibration
+temperature and (for binary models) the operating threshold on the
+**validation** split, evaluates on the held-out test split, stores reference
+feature statistics for the out-of-distribution warning, and writes it all
+into a :class:`~medviz.store.ModelCard`.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from medviz.data.dataset import Dataset
+from medviz.errors import DataError
+from medviz.store import ModelBundle, ModelCard, default_preprocessing
+from medviz.training import EpochProgress, TrainConfig, TrainResult, train
+
+
+@dataclass
+class PackagedRun:
+    """A trained model with its card and the evaluations behind it."""
+
+    bundle: ModelBundle
+    result: TrainResult
+    evaluations: dict[str, object]  # split -> medviz.metrics.Evaluation
+
+
+def machine_description() -> str:
+    """One line naming the CPU/GPU this ran on."""
+    import os
+
+    try:
+        import tensorflow as tf
+
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    except ImportError:
+        gpus = []
+    device = f"{len(gpus)} GPU(s)" if gpus else "CPU only"
+    return f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, {device}"
+
+
+def evaluate_split(
+    bundle: ModelBundle, data: Dataset, split: str, *, calibrated: bool = True, n_bootstrap: int = 1000
+):
+    """Evaluate a bundle on one split with its card's threshold and temperature."""
+    from medviz.metrics import evaluate
+
+    subset = data.split(split)
+    probs = bundle.predict_proba(subset.images, calibrated=calibrated)
+    threshold = bundle.card.threshold if probs.shape[1] == 2 else None
+    return evaluate(
+        subset.labels, probs, class_names=data.class_names, threshold=threshold, n_bootstrap=n_bootstrap
+    )
+
+
+def train_and_package(
+    config: TrainConfig,
+    data: Dataset,
+    *,
+    name: str,
+    title: str = "",
+    modality: str = "unknown",
+    command: str = "",
+    limitations: Sequence[str] = (),
+    intended_use: str | None = None,
+    on_epoch_end: Callable[[EpochProgress], None] | None = None,
+    on_batch_end: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    checkpoint_path=None,
+    n_bootstrap: int = 1000,
+) -> PackagedRun:
+    """Train, calibrate, choose the threshold, evaluate and write the card.
+
+    Args:
+        config: Training settings.
+        data: Dataset with train and val splits (test optional but recommended).
+        name: Model name for the card.
+        title: Human title.
+        modality: Modality the model expects.
+        command: The command that reproduces the model (recorded in the card).
+        limitations: Known limitations, for the card.
+        intended_use: Overrides the default intended-use sentence.
+        on_epoch_end: Passed to :func:`medviz.training.train`.
+        on_batch_end: Passed to :func:`medviz.training.train`.
+        should_stop: Passed to :func:`medviz.training.train`.
+        checkpoint_path: Passed to :func:`medviz.training.train`.
+        n_bootstrap: Bootstrap resamples for the AUC confidence intervals.
+
+    Returns:
+        A :class:`PackagedRun` (nothing is written to disk; use
+        :func:`medviz.store.save_bundle`).
+    """
+    from medviz.inference import penultimate_features, predict_proba
+    from medviz.metrics import fit_temperature, logits_from_probabilities, youden_threshold
+    from medviz.ood import fit_reference
+    from medviz.zoo import parameter_counts
+
+    result = train(
+        config, data, on_epoch_end=on_epoch_end, on_batch_end=on_batch_end,
+        should_stop=should_stop, checkpoint_path=checkpoint_path,
+    )
+    if result.best_epoch < 0:
+        raise DataError("training stopped before the first epoch finished: there is no model to keep")
+    model = result.model
+    size, _, channels = result.input_shape
+    val = data.split("val")
+    val_probs = predict_proba(model, val.images)
+    temperature = fit_temperature(logits_from_probabilities(val_probs), val.labels)
+    threshold, threshold_method = None, "argmax"
+    if data.n_classes == 2:
+        from medviz.metrics import apply_temperature
+
+        calibrated = apply_temperature(logits_from_probabilities(val_probs), temperature)
+        threshold = float(youden_threshold(val.labels, calibrated[:, 1]))
+        threshold_method = "Youden's J on the validation split (after temperature scaling)"
+    train_split = data.split("train")
+    features = penultimate_features(model, train_split.images)
+    reference = fit_reference(features, train_split.labels, data.n_classes)
+    _, total = parameter_counts(model)
+    counts = data.counts()
+    card = ModelCard(
+        name=name,
+        title=title or name,
+        class_names=data.class_names,
+        image_size=size,
+        channels=channels,
+        modality=modality,
+        arch=config.arch,
+        params=total,
+        preprocessing=default_preprocessing(size, channels),
+        training={
+            "dataset": data.name,
+            "licence": data.licence,
+            "split": "seeded stratified split; duplicates kept within one split"
+            if data.provenance is not None
+            else "as provided",
+            "counts": counts,
+            "command": command,
+            "config": result.config.to_dict(),
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch + 1,
+            "stopped_early": result.stopped_early,
+            "stopped_by_user": result.stopped_by_user,
+            "seconds": round(result.seconds, 1),
+            "machine": machine_description(),
+            "date": time.strftime("%Y-%m-%d"),
+            "history": result.history,
+        },
+        threshold=threshold,
+        threshold_method=threshold_method,
+        temperature=float(temperature),
+        reference=reference.to_dict(),
+        limitations=tuple(limitations),
+        licence=data.licence,
+        **({"intended_use": intended_use} if intended_use else {}),
+    )
+    bundle = ModelBundle(model=model, card=card)
+    evaluations: dict[str, object] = {}
+    for split in ("val", "test"):
+        if split in data.available_splits:
+            evaluations[split] = evaluate_split(bundle, data, split, n_bootstrap=n_bootstrap)
+    uncalibrated_ece = evaluate_split(bundle, data, "val", calibrated=False, n_bootstrap=0).ece
+    card = replace(
+        card,
+        metrics={split: ev.to_dict() for split, ev in evaluations.items()},
+        calibration={
+            "val_ece_before": float(uncalibrated_ece),
+            "val_ece_after": float(evaluations["val"].ece),
+        },
+    )
+    bundle.card = card
+    return PackagedRun(bundle=bundle, result=result, evaluations=evaluations)
+
+
+@dataclass
+class RepeatedRuns:
+    """Several trainings of one config with different seeds."""
+
+    runs: list[PackagedRun]
+    summary: dict[str, tuple[float, float]]  # metric -> (mean, std)
+    split: str
+
+    @property
+    def best(self) -> PackagedRun:
+        """The run with the highest AUC on :attr:`split`."""
+        return max(self.runs, key=lambda r: r.evaluations[self.split].auc)
+
+
+def train_repeats(
+    config: TrainConfig,
+    data: Dataset,
+    *,
+    repeats: int,
+    name: str,
+    on_run_end: Callable[[int, PackagedRun], None] | None = None,
+    **options,
+) -> RepeatedRuns:
+    """Train ``repeats`` times with seeds ``config.seed + i``; summarise mean ± std.
+
+    The summary covers accuracy, balanced accuracy, AUC and ECE on the test
+    split when there is one, else on validation.
+    """
+    from medviz.metrics import summarize_runs
+
+    if repeats < 1:
+        raise DataError(f"repeats must be at least 1, got {repeats}")
+    runs = []
+    for i in range(repeats):
+        run = train_and_package(replace(config, seed=config.seed + i), data, name=name, **options)
+        runs.append(run)
+        if on_run_end is not None:
+            on_run_end(i, run)
+    split = "test" if "test" in runs[0].evaluations else "val"
+    rows = []
+    for run in runs:
+        ev = run.evaluations[split]
+        rows.append(
+            {
+                "accuracy": ev.accuracy,
+                "balanced_accuracy": ev.balanced_accuracy,
+                "auc": ev.auc,
+                "ece": ev.ece,
+                "seconds": run.result.seconds,
+            }
+        )
+    return RepeatedRuns(runs=runs, summary=summarize_runs(rows), split=split)

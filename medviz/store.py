@@ -1,0 +1,482 @@
+"""Saved models: a folder with ``model.keras``, ``card.json`` and ``README.md``.
+
+A model folder always carries what is needed to use the model: class names,
+input size and channels, preprocessing, operating threshold, calibration
+temperature and reference feature statistics (for the out-of-distribution
+warning). Saves are atomic (write to a temporary sibling, fsync, rename), so
+a crash or a full disk never leaves a half-written model where a good one
+was. Untrusted files are loaded with Keras ``safe_mode=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medviz.errors import ModelError, OfflineError
+
+NOTICE = "Research and teaching only. Not a medical device; not for clinical use."
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
+README_FILE = "README.md"
+HF_PREFIX = "hf://"
+_HF_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything a user of a model needs to know, saved beside the weights.
+
+    Attributes:
+        name: Folder/repo name, e.g. ``"pneumonia-xray"``.
+        title: Human title.
+        class_names: Output classes in order.
+        image_size: Square input side in pixels.
+        channels: 1 (grey) or 3 (RGB).
+        modality: Imaging modality the model expects (``"chest X-ray"`` …).
+        arch: Architecture name from the registry.
+        params: Total parameter count.
+        preprocessing: How raw images are turned into model input.
+        training: Data (name, licence, split counts), command, config,
+            seconds, date, machine.
+        metrics: ``{split: Evaluation.to_dict()}`` on held-out data.
+        threshold: Operating threshold on P(class 1) for binary models.
+        threshold_method: How it was chosen.
+        temperature: Calibration temperature (1.0 = none).
+        calibration: ECE before/after temperature scaling.
+        reference: OOD reference statistics (see :mod:`medviz.ood`).
+        intended_use: What it is for.
+        limitations: What it must not be trusted with.
+        licence: Licence of the weights (follows the data's).
+        notice: The not-for-clinical-use notice.
+        created: ISO timestamp.
+        medviz_version: Version that wrote the card.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    image_size: int
+    channels: int
+    title: str = ""
+    modality: str = "unknown"
+    arch: str = "unknown"
+    params: int = 0
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    threshold: float | None = None
+    threshold_method: str = "argmax"
+    temperature: float = 1.0
+    calibration: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] | None = None
+    intended_use: str = "Research and teaching: exploring what CNNs learn from medical images."
+    limitations: tuple[str, ...] = ()
+    licence: str = "unknown"
+    notice: str = NOTICE
+    created: str = ""
+    medviz_version: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.class_names) < 2:
+            raise ModelError(f"a model card needs at least 2 class names, got {self.class_names}")
+        if self.channels not in (1, 3):
+            raise ModelError(f"channels must be 1 or 3, got {self.channels}")
+        if self.image_size < 1:
+            raise ModelError(f"image_size must be positive, got {self.image_size}")
+        if self.temperature <= 0:
+            raise ModelError(f"temperature must be > 0, got {self.temperature}")
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        values = asdict(self)
+        values["class_names"] = list(self.class_names)
+        values["limitations"] = list(self.limitations)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelCard:
+        """Parse a card, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in values.items() if k in known}
+        try:
+            kept["class_names"] = tuple(str(c) for c in kept["class_names"])
+            kept["limitations"] = tuple(kept.get("limitations", ()))
+            return cls(**kept)
+        except (KeyError, TypeError) as err:
+            raise ModelError(f"malformed model card: {err}") from None
+
+
+def default_preprocessing(image_size: int, channels: int) -> dict[str, Any]:
+    """The preprocessing every MedViz model uses, spelled out for its card."""
+    return {
+        "decode": "by content (PNG/JPEG/BMP/PGM/TIFF/DICOM); EXIF orientation applied; DICOM "
+        "rescale + VOI LUT/window, MONOCHROME1 inverted",
+        "colour": "grey (ITU-R 601 luma)" if channels == 1 else "RGB (grey replicated)",
+        "resize": f"square {image_size}×{image_size}, bilinear with antialiasing (aspect not kept)",
+        "input_range": "raw pixel values 0–255 as float32; rescaling happens inside the model",
+    }
+
+
+@dataclass
+class ModelBundle:
+    """A loaded model with its card.
+
+    Attributes:
+        model: The Keras model.
+        card: Its model card.
+        path: Where it was loaded from (``None`` when built in memory).
+    """
+
+    model: Any
+    card: ModelCard
+    path: Path | None = None
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        """Decoded native pixels ``(H, W)`` or ``(H, W, C)`` → model input ``(S, S, C)`` float32."""
+        from medviz.data.images import to_model_input
+
+        return to_model_input(
+            pixels, image_size=self.card.image_size, channels=self.card.channels
+        ).astype(np.float32)
+
+    def predict_proba(self, images: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
+        """Probabilities ``(N, K)`` for a uint8 batch of any size, temperature-scaled by default."""
+        from medviz.inference import predict_proba
+
+        probs = predict_proba(self.model, images)
+        if calibrated and self.card.temperature != 1.0:
+            from medviz.metrics import apply_temperature, logits_from_probabilities
+
+            probs = apply_temperature(logits_from_probabilities(probs), self.card.temperature)
+        return probs
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """Predicted class per row of ``(N, K)`` probabilities, honouring the card's threshold."""
+        if self.card.threshold is not None and probs.shape[1] == 2:
+            return (probs[:, 1] >= self.card.threshold).astype(np.int64)
+        return probs.argmax(axis=1)
+
+
+# --- atomic files ------------------------------------------------------------------------------
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, fsync and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, payload: Any) -> None:
+    """Write JSON atomically (NaN becomes ``null``)."""
+    from medviz.cli_support import to_jsonable
+
+    atomic_write_text(path, json.dumps(to_jsonable(payload), indent=2) + "\n")
+
+
+# --- save / load -------------------------------------------------------------------------------
+
+
+def save_bundle(model: Any, card: ModelCard, folder: str | Path) -> Path:
+    """Save a model folder atomically; an existing folder is replaced only on success.
+
+    Args:
+        model: The Keras model.
+        card: Its card.
+        folder: Destination folder.
+
+    Returns:
+        The folder.
+
+    Raises:
+        ModelError: The folder can't be written (read-only, disk full …);
+            any previous model there is left untouched.
+    """
+    import medviz
+
+    folder = Path(folder)
+    card = replace(
+        card,
+        created=card.created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        medviz_version=card.medviz_version or medviz.__version__,
+    )
+    staging = folder.parent / f".{folder.name}.saving-{uuid.uuid4().hex[:8]}"
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+        model.save(staging / MODEL_FILE)
+        _fsync_file(staging / MODEL_FILE)
+        atomic_write_json(staging / CARD_FILE, card.to_dict())
+        atomic_write_text(staging / README_FILE, render_card_markdown(card))
+        if folder.exists():
+            retired = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(folder, retired)
+            os.replace(staging, folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, folder)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelError(
+            f"could not save the model to {folder}: {err.strerror or err}; "
+            "the previous model there (if any) is unchanged"
+        ) from None
+    return folder
+
+
+def _resolve_model_file(path: Path) -> Path:
+    if path.is_dir():
+        if (path / "saved_model.pb").exists():
+            raise ModelError(
+                f"{path} is a TensorFlow SavedModel; MedViz loads Keras 3 '.keras' files. "
+                "Convert it: load it in TensorFlow and call model.save('model.keras')."
+            )
+        if (path / MODEL_FILE).exists():
+            return path / MODEL_FILE
+        candidates = sorted(path.glob("*.keras"))
+        if len(candidates) == 1:
+            return candidates[0]
+        raise ModelError(
+            f"{path} holds {len(candidates)} .keras files; expected one (ideally {MODEL_FILE})"
+        )
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        raise ModelError(
+            f"{path.name} is a legacy HDF5 model; convert it to the Keras 3 format: "
+            "keras.models.load_model(old).save('model.keras') in a trusted environment"
+        )
+    if suffix != ".keras":
+        raise ModelError(f"{path.name}: expected a '.keras' file or a model folder, got {suffix!r}")
+    return path
+
+
+def _infer_card(model: Any, name: str) -> ModelCard:
+    from medviz.inference import model_input_spec
+
+    height, _, channels = model_input_spec(model)
+    units = int(model.outputs[0].shape[-1])
+    n_classes = 2 if units == 1 else units
+    return ModelCard(
+        name=name,
+        class_names=tuple(f"class {i}" for i in range(n_classes)),
+        image_size=height,
+        channels=channels,
+        preprocessing=default_preprocessing(height, channels),
+        limitations=("No model card was found: class names and preprocessing are guesses.",),
+    )
+
+
+def load_model_file(path: str | Path, *, safe_mode: bool = True) -> Any:
+    """Load a ``.keras`` file with Keras, turning its failures into :class:`ModelError`."""
+    import keras
+
+    path = Path(path)
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+    except (ValueError, TypeError, OSError, KeyError) as err:
+        text = str(err)
+        if "Lambda" in text or "safe_mode" in text or "arbitrary code" in text:
+            raise ModelError(
+                f"{path.name} was refused: it contains a Lambda layer or other custom code, which "
+                "could run arbitrary code on this server. Rebuild the model from standard layers."
+            ) from None
+        if "Could not locate" in text or "Unknown layer" in text or "custom" in text.lower():
+            raise ModelError(
+                f"{path.name} uses a custom layer or object MedViz does not know; "
+                "only models made of standard Keras layers can be loaded"
+            ) from None
+        raise ModelError(f"could not load {path.name}: {text.splitlines()[0][:300]}") from None
+
+
+def validate_against_card(model: Any, card: ModelCard) -> None:
+    """Raise :class:`ModelError` if the model's input/output disagree with its card."""
+    from medviz.inference import model_input_spec
+
+    height, _, channels = model_input_spec(model)
+    units = int(model.outputs[0].shape[-1])
+    n_outputs = 2 if units == 1 else units
+    if (height, channels) != (card.image_size, card.channels) or n_outputs != card.n_classes:
+        raise ModelError(
+            f"model and card disagree: model takes {height}px × {channels} channel(s) and has "
+            f"{n_outputs} outputs; card says {card.image_size}px × {card.channels} and "
+            f"{card.n_classes} classes {list(card.class_names)}"
+        )
+
+
+def load_bundle(source: str | Path, *, safe_mode: bool = True) -> ModelBundle:
+    """Load a model folder, a ``.keras`` file, or ``hf://user/repo``.
+
+    Args:
+        source: Folder (with ``model.keras`` and ``card.json``), ``.keras``
+            file (the card beside it is used when present), or a Hugging Face
+            Hub id ``hf://user/repo`` (downloaded or read from the local cache).
+        safe_mode: Keras safe mode; leave on for anything not made by you.
+
+    Raises:
+        ModelError: Missing, unsafe, legacy or inconsistent model.
+        OfflineError: A Hub model is neither cached nor downloadable.
+    """
+    text = str(source)
+    if text.startswith(HF_PREFIX):
+        folder = download_from_hub(text[len(HF_PREFIX) :])
+        return load_bundle(folder, safe_mode=safe_mode)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ModelError(f"model path {path} does not exist")
+    model_file = _resolve_model_file(path)
+    model = load_model_file(model_file, safe_mode=safe_mode)
+    card_file = model_file.parent / CARD_FILE
+    if card_file.exists():
+        try:
+            card = ModelCard.from_dict(json.loads(card_file.read_text(encoding="utf-8")))
+        except json.JSONDecodeError as err:
+            raise ModelError(f"{card_file} is not valid JSON: {err}") from None
+        validate_against_card(model, card)
+    else:
+        card = _infer_card(model, model_file.parent.name)
+    return ModelBundle(model=model, card=card, path=model_file.parent)
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """Return ``repo_id`` if it looks like ``user/repo``, else raise :class:`ModelError`."""
+    if not _HF_REPO_ID.match(repo_id) or ".." in repo_id:
+        raise ModelError(
+            f"invalid Hugging Face repo id {repo_id!r}; expected 'user/repo' made of letters, "
+            "digits, '.', '_' and '-'"
+        )
+    return repo_id
+
+
+def download_from_hub(repo_id: str, *, revision: str | None = None) -> Path:
+    """Fetch a model repo's ``.keras``, card and README (only those) into the HF cache.
+
+    Works offline from a pre-populated cache (``HF_HUB_OFFLINE=1`` or no
+    network). Nothing from the repo is executed.
+
+    Raises:
+        ModelError: Invalid repo id or no ``.keras`` file in the repo.
+        OfflineError: Not cached and not reachable.
+    """
+    validate_repo_id(repo_id)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    patterns = ["*.keras", CARD_FILE, README_FILE, "config.json"]
+    try:
+        folder = snapshot_download(repo_id, revision=revision, allow_patterns=patterns)
+    except LocalEntryNotFoundError:
+        raise OfflineError(
+            f"Hugging Face model {repo_id!r} is not in the local cache and the Hub cannot be "
+            "reached (offline?). Download it once while online, or load a local .keras file."
+        ) from None
+    except HfHubHTTPError as err:
+        raise ModelError(f"the Hub refused {repo_id!r}: {str(err).splitlines()[0]}") from None
+    except OSError as err:
+        raise OfflineError(f"could not reach the Hugging Face Hub for {repo_id!r}: {err}") from None
+    if not list(Path(folder).glob("*.keras")):
+        raise ModelError(f"Hugging Face repo {repo_id!r} has no .keras file")
+    return Path(folder)
+
+
+# --- model card as Markdown ----------------------------------------------------------------------
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return "nan" if not np.isfinite(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_card_markdown(card: ModelCard) -> str:
+    """The card as a Hugging Face–compatible README (YAML front matter + Markdown)."""
+    licence_tag = {"CC BY 4.0": "cc-by-4.0", "CC0-1.0 (generated by MedViz)": "cc0-1.0"}.get(
+        card.licence, "other"
+    )
+    lines = [
+        "---",
+        "library_name: keras",
+        f"license: {licence_tag}",
+        "tags:",
+        "- medviz",
+        "- image-classification",
+        "- medical-imaging",
+        f"- {card.modality.replace(' ', '-').lower()}",
+        "pipeline_tag: image-classification",
+        "---",
+        "",
+        f"# {card.title or card.name}",
+        "",
+        f"> **{card.notice}**",
+        "",
+        "## Model",
+        f"- Classes: {', '.join(f'`{c}`' for c in card.class_names)}",
+        f"- Input: {card.image_size}×{card.image_size}, {card.channels} channel(s); modality: "
+        f"{card.modality}",
+        f"- Architecture: `{card.arch}`, {card.params:,} parameters",
+        f"- Operating threshold: {_fmt(card.threshold)} ({card.threshold_method})",
+        f"- Calibration temperature: {_fmt(card.temperature)}",
+        "",
+        "## Preprocessing",
+        *(f"- {k}: {v}" for k, v in card.preprocessing.items()),
+        "",
+        "## Training",
+    ]
+    training = card.training
+    for key in ("dataset", "licence", "split", "counts", "command", "seconds", "machine", "date"):
+        if key in training:
+            value = training[key]
+            if key == "command":
+                lines.append(f"- command: `{value}`")
+            else:
+                lines.append(f"- {key}: {_fmt(value, 1) if isinstance(value, float) else value}")
+    lines += ["", "## Metrics (held-out data)"]
+    for split, m in card.metrics.items():
+        ci = m.get("auc_ci") or [None, None]
+        lines.append(
+            f"- **{split}** (n={m.get('n')}): accuracy {_fmt(m.get('accuracy'))}, "
+            f"balanced accuracy {_fmt(m.get('balanced_accuracy'))}, AUC {_fmt(m.get('auc'))} "
+            f"[95 % CI {_fmt(ci[0])}–{_fmt(ci[1])}], ECE {_fmt(m.get('ece'))}"
+        )
+        for row in m.get("per_class", []):
+            lines.append(
+                f"  - `{row['name']}`: sensitivity {_fmt(row.get('recall'))}, specificity "
+                f"{_fmt(row.get('specificity'))}, precision {_fmt(row.get('precision'))}, "
+                f"F1 {_fmt(row.get('f1'))}"
+            )
+    if card.calibration:
+        lines += ["", "## Calibration", *(f"- {k}: {_fmt(v)}" for k, v in card.calibration.items())]
+    lines += ["", "## Intended use", card.intended_use, "", "## Limitations"]
+    lines += [f"- {item}" for item in card.limitations] or ["- None recorded."]
+    lines += ["", "## Licence", f"Weights follow the data's licence: {card.licence}.", ""]
+    return "\n".join(lines)

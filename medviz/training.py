@@ -1,0 +1,459 @@
+"""The training engine: one call trains, reports progress, stops cleanly.
+
+``train(config, data, on_epoch_end=…, on_batch_end=…, should_stop=…)`` runs
+Keras ``fit`` on a ``tf.data`` pipeline (uint8 in memory → shuffle → batch →
+augment batch-wise → prefetch), keeps the best weights in memory (and, when
+asked, on disk after every improvement), and returns the best model even when
+the user pressed Stop or early stopping fired. It never touches Streamlit:
+the app drives it from a background thread through the callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from medviz.augment import AugmentConfig, augment_batch, build_augmenter
+from medviz.data.dataset import Dataset
+from medviz.errors import DataError, MedvizError
+from medviz.zoo import DEFAULT_ARCH, build_model, get_arch
+
+Imbalance = Literal["none", "class-weights", "undersample"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes:
+        arch: Architecture name (see :data:`medviz.zoo.ARCHITECTURES`).
+        image_size: Side length to train at (``None``: the dataset's).
+        epochs: Maximum epochs.
+        batch_size: Images per step.
+        learning_rate: Initial learning rate.
+        optimizer: ``"adam"`` or ``"sgd"`` (with Nesterov momentum 0.9).
+        seed: Seeds weights, shuffling and augmentation.
+        early_stopping_patience: Epochs without improvement before stopping
+            (``None``: never).
+        reduce_lr_patience: Epochs without improvement before halving the
+            learning rate (``None``: never).
+        monitor: Validation quantity that picks the best epoch.
+        imbalance: ``"none"``, ``"class-weights"`` or ``"undersample"``.
+        augment: On-the-fly augmentations.
+        label_smoothing: Cross-entropy label smoothing.
+        arch_options: Options for transfer architectures.
+        jit_compile: Let XLA compile the train step (faster on CPU for small nets).
+    """
+
+    arch: str = DEFAULT_ARCH
+    image_size: int | None = None
+    epochs: int = 15
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    optimizer: Literal["adam", "sgd"] = "adam"
+    seed: int = 0
+    early_stopping_patience: int | None = 5
+    reduce_lr_patience: int | None = 2
+    monitor: str = "val_auc"
+    imbalance: Imbalance = "none"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    label_smoothing: float = 0.0
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    jit_compile: bool = True
+
+    def __post_init__(self) -> None:
+        get_arch(self.arch)
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise MedvizError(f"invalid {name}={getattr(self, name)!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise MedvizError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.imbalance not in ("none", "class-weights", "undersample"):
+            raise MedvizError(
+                f"imbalance must be 'none', 'class-weights' or 'undersample', got {self.imbalance!r}"
+            )
+        if self.monitor not in ("val_auc", "val_loss", "val_accuracy"):
+            raise MedvizError(f"monitor must be val_auc, val_loss or val_accuracy, got {self.monitor!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        values = asdict(self)
+        values["augment"] = self.augment.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        values = dict(values)
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = AugmentConfig.from_dict(values["augment"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Reported after every training batch."""
+
+    epoch: int  # 0-based
+    epochs: int
+    batch: int  # 1-based count of batches done in this epoch
+    batches: int
+    logs: dict[str, float]
+    elapsed_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class EpochProgress:
+    """Reported after every epoch."""
+
+    epoch: int  # 0-based
+    epochs: int
+    logs: dict[str, float]
+    history: dict[str, list[float]]
+    best_epoch: int
+    best_value: float
+    elapsed_s: float
+    eta_s: float
+    learning_rate: float
+
+
+@dataclass
+class TrainResult:
+    """What a run produced.
+
+    Attributes:
+        model: The model holding the **best** weights seen.
+        history: Per-epoch logs, ``{metric: [epoch 1, epoch 2, …]}``.
+        best_epoch: 0-based epoch of the best weights (-1 if none finished).
+        best_value: Value of the monitored quantity there.
+        stopped_by_user: ``should_stop`` ended the run.
+        stopped_early: Early stopping ended the run.
+        seconds: Wall time of ``fit``.
+        config: The config used.
+        class_names: Class names of the data.
+        input_shape: ``(S, S, C)`` the model takes.
+        train_counts: Images per class used for training.
+    """
+
+    model: Any
+    history: dict[str, list[float]]
+    best_epoch: int
+    best_value: float
+    stopped_by_user: bool
+    stopped_early: bool
+    seconds: float
+    config: TrainConfig
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    train_counts: dict[str, int]
+
+    @property
+    def epochs_run(self) -> int:
+        """Number of completed epochs."""
+        return len(next(iter(self.history.values()), []))
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize a ``(N, H, W, C)`` uint8 batch to ``(N, size, size, C)`` (bilinear, antialiased)."""
+    if images.shape[1:3] == (size, size):
+        return images
+    import tensorflow as tf
+
+    out = np.empty((len(images), size, size, images.shape[-1]), dtype=np.uint8)
+    for start in range(0, len(images), 512):
+        chunk = tf.image.resize(images[start : start + 512], (size, size), antialias=True)
+        out[start : start + 512] = np.clip(np.round(chunk.numpy()), 0, 255).astype(np.uint8)
+    return out
+
+
+def make_pipeline(
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    batch_size: int,
+    augment: AugmentConfig | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    sample_weights: np.ndarray | None = None,
+):
+    """A ``tf.data.Dataset`` of ``(float32 images in [0,255], one-hot labels[, weights])``.
+
+    Images stay uint8 in memory; casting and augmentation happen per batch,
+    vectorised, on parallel threads, overlapped with training by prefetch.
+    """
+    import tensorflow as tf
+
+    parts: tuple = (images, labels) if sample_weights is None else (images, labels, sample_weights)
+    ds = tf.data.Dataset.from_tensor_slices(parts)
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    augmenter = build_augmenter(augment, seed=seed) if augment is not None else None
+
+    def prepare(x, y, *w):
+        x = augment_batch(augmenter, tf.cast(x, tf.float32))
+        return (x, tf.one_hot(y, n_classes), *w)
+
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def distribution_strategy():
+    """MirroredStrategy over every GPU when there are several, else the default strategy."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = len(labels) / (present.sum() * counts[present])
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def _undersample(labels: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels)
+    smallest = counts[counts > 0].min()
+    keep = [rng.choice(np.flatnonzero(labels == c), smallest, replace=False) for c in np.unique(labels)]
+    return np.sort(np.concatenate(keep))
+
+
+def train(
+    config: TrainConfig,
+    data: Dataset,
+    *,
+    on_epoch_end: Callable[[EpochProgress], None] | None = None,
+    on_batch_end: Callable[[BatchProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    checkpoint_path: str | Path | None = None,
+) -> TrainResult:
+    """Train ``config.arch`` on the train split of ``data``, validating on its val split.
+
+    Args:
+        config: The run's settings.
+        data: A dataset with ``"train"`` and ``"val"`` splits.
+        on_epoch_end: Called after every epoch with an :class:`EpochProgress`.
+        on_batch_end: Called after every batch with a :class:`BatchProgress`.
+        should_stop: Polled after every batch; returning ``True`` stops the
+            run at once, keeping the best weights so far.
+        checkpoint_path: When given, the best weights are saved there
+            (``*.weights.h5``, written atomically) after every improvement.
+
+    Returns:
+        A :class:`TrainResult` whose model holds the best weights.
+
+    Raises:
+        DataError: A split is missing or holds a single class.
+    """
+    import keras
+    import tensorflow as tf
+
+    train_set = data.split("train")
+    try:
+        val_set = data.split("val")
+    except DataError:
+        raise DataError(
+            f"dataset {data.name!r} has no validation split; training needs one to pick the "
+            "best epoch (splits present: " + ", ".join(data.available_splits) + ")"
+        ) from None
+    if len(np.unique(train_set.labels)) < 2:
+        raise DataError(f"the train split of {data.name!r} holds a single class")
+
+    size = config.image_size or data.image_shape[0]
+    spec = get_arch(config.arch)
+    if size < spec.min_size:
+        raise MedvizError(f"{config.arch} needs image_size >= {spec.min_size}, got {size}")
+    x_train, y_train = resize_images(train_set.images, size), train_set.labels
+    x_val, y_val = resize_images(val_set.images, size), val_set.labels
+    if config.imbalance == "undersample":
+        keep = _undersample(y_train, config.seed)
+        x_train, y_train = x_train[keep], y_train[keep]
+    class_weight = (
+        _class_weights(y_train, data.n_classes) if config.imbalance == "class-weights" else None
+    )
+    n_classes = data.n_classes
+    input_shape = (size, size, data.image_shape[-1])
+
+    keras.utils.set_random_seed(config.seed)
+    train_ds = make_pipeline(
+        x_train, y_train, n_classes, batch_size=config.batch_size, augment=config.augment,
+        shuffle=True, seed=config.seed,
+    )
+    val_ds = make_pipeline(x_val, y_val, n_classes, batch_size=max(config.batch_size, 128))
+
+    with distribution_strategy().scope():
+        model = build_model(config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options)
+        optimizer = (
+            keras.optimizers.Adam(config.learning_rate)
+            if config.optimizer == "adam"
+            else keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True)
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=["accuracy", keras.metrics.AUC(name="auc")],
+            jit_compile=config.jit_compile,
+        )
+
+    mode = "min" if config.monitor == "val_loss" else "max"
+    batches = math.ceil(len(x_train) / config.batch_size)
+    tracker = _Tracker(
+        config=config, batches=batches, mode=mode, on_epoch_end=on_epoch_end,
+        on_batch_end=on_batch_end, should_stop=should_stop, checkpoint_path=checkpoint_path,
+    )
+    callbacks: list[keras.callbacks.Callback] = [tracker]
+    if config.early_stopping_patience is not None:
+        early = keras.callbacks.EarlyStopping(
+            monitor=config.monitor, mode=mode, patience=config.early_stopping_patience
+        )
+        callbacks.append(early)
+    if config.reduce_lr_patience is not None:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=config.monitor, mode=mode, factor=0.5,
+                patience=config.reduce_lr_patience, min_lr=1e-6,
+            )
+        )
+    started = time.perf_counter()
+    model.fit(
+        train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
+        class_weight=class_weight, verbose=0,
+    )
+    seconds = time.perf_counter() - started
+    if tracker.best_weights is not None:
+        model.set_weights(tracker.best_weights)
+    finished = tracker.epochs_done
+    stopped_early = not tracker.stopped_by_user and 0 < finished < config.epochs
+    del tf  # imported for the side effect of a ready runtime before fit
+    return TrainResult(
+        model=model,
+        history=tracker.history,
+        best_epoch=tracker.best_epoch,
+        best_value=tracker.best_value,
+        stopped_by_user=tracker.stopped_by_user,
+        stopped_early=stopped_early,
+        seconds=seconds,
+        config=replace(config, image_size=size),
+        class_names=data.class_names,
+        input_shape=input_shape,
+        train_counts={
+            c: int(k)
+            for c, k in zip(data.class_names, np.bincount(y_train, minlength=n_classes), strict=True)
+        },
+    )
+
+
+def _make_tracker_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class _Tracker(_make_tracker_base()):  # type: ignore[misc]
+    """Progress reporting, cooperative stopping and best-weights keeping."""
+
+    def __init__(
+        self,
+        *,
+        config: TrainConfig,
+        batches: int,
+        mode: str,
+        on_epoch_end: Callable[[EpochProgress], None] | None,
+        on_batch_end: Callable[[BatchProgress], None] | None,
+        should_stop: Callable[[], bool] | None,
+        checkpoint_path: str | Path | None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.batches = batches
+        self.better = (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
+        self.best_value = math.inf if mode == "min" else -math.inf
+        self.best_epoch = -1
+        self.best_weights: list[np.ndarray] | None = None
+        self.history: dict[str, list[float]] = {}
+        self.callbacks = (on_epoch_end, on_batch_end)
+        self.should_stop = should_stop
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.stopped_by_user = False
+        self.epochs_done = 0
+        self.started = time.perf_counter()
+        self.epoch = 0
+
+    def _eta(self, fraction_done: float) -> float:
+        elapsed = time.perf_counter() - self.started
+        return elapsed / fraction_done - elapsed if fraction_done > 0 else math.nan
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.should_stop is not None and self.should_stop():
+            self.stopped_by_user = True
+            self.model.stop_training = True
+        on_batch = self.callbacks[1]
+        if on_batch is not None:
+            done = (self.epoch * self.batches + batch + 1) / (self.config.epochs * self.batches)
+            on_batch(
+                BatchProgress(
+                    epoch=self.epoch, epochs=self.config.epochs, batch=batch + 1,
+                    batches=self.batches, logs={k: float(v) for k, v in (logs or {}).items()},
+                    elapsed_s=time.perf_counter() - self.started, eta_s=self._eta(done),
+                )
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        if self.stopped_by_user and not any(k.startswith("val_") for k in logs):
+            return  # interrupted mid-epoch: its numbers describe a partial pass
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        self.epochs_done = epoch + 1
+        value = logs.get(self.config.monitor, math.nan)
+        if math.isfinite(value) and (self.best_epoch < 0 or self.better(value, self.best_value)):
+            self.best_value, self.best_epoch = value, epoch
+            self.best_weights = [w.copy() for w in self.model.get_weights()]
+            if self.checkpoint_path is not None:
+                self._save_checkpoint()
+        on_epoch = self.callbacks[0]
+        if on_epoch is not None:
+            lr = float(np.asarray(self.model.optimizer.learning_rate))
+            on_epoch(
+                EpochProgress(
+                    epoch=epoch, epochs=self.config.epochs, logs=logs,
+                    history={k: list(v) for k, v in self.history.items()},
+                    best_epoch=self.best_epoch, best_value=self.best_value,
+                    elapsed_s=time.perf_counter() - self.started,
+                    eta_s=self._eta((epoch + 1) / self.config.epochs), learning_rate=lr,
+                )
+            )
+
+    def _save_checkpoint(self) -> None:
+        import os
+
+        assert self.checkpoint_path is not None
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.checkpoint_path.with_name(f".{self.checkpoint_path.name}.tmp.weights.h5")
+        self.model.save_weights(temp)
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, self.checkpoint_path)

@@ -1,0 +1,452 @@
+"""The one registry of network architectures.
+
+Every builder returns a **flat** functional ``keras.Model``: input
+``(None, S, S, C)`` float32 raw pixel values in [0, 255], output a softmax over
+the classes, layer ``"predictions"``. Preprocessing (rescaling, ImageNet
+normalisation, grey→RGB) lives inside the model, so a saved model carries it
+and every caller feeds the same raw pixels. Transfer models are built with
+``input_tensor=`` so their conv layers are layers of the top model (nested
+base models break Grad-CAM).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import keras
+from keras import layers
+
+from medviz.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARCH = "fast-cnn"
+TransferMode = Literal["feature-extractor", "fine-tune"]
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """One architecture.
+
+    Attributes:
+        name: Registry key.
+        title: Human title.
+        description: What it is and where it comes from.
+        min_size: Smallest input side the network accepts.
+        default_size: Side it is usually trained at.
+        transfer: Whether it is an ImageNet backbone.
+        builder: ``builder(inputs, n_classes, **options) -> outputs`` on a
+            Keras tensor of raw pixels.
+    """
+
+    name: str
+    title: str
+    description: str
+    min_size: int
+    default_size: int
+    transfer: bool
+    builder: Callable[..., keras.KerasTensor]
+
+
+def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, name: str, **kw) -> keras.KerasTensor:
+    x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv", **kw)(x)
+    # momentum 0.9, not Keras' 0.99: small medical datasets give a few hundred steps, too few
+    # for 0.99's moving statistics to converge, and inference then disagrees with training.
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def _classifier(x: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    return layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(x)
+
+
+def _scale(inputs: keras.KerasTensor) -> keras.KerasTensor:
+    return layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+
+
+def build_fast_cnn(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """The CPU default: 4 conv-BN-ReLU layers (16-32-64-64), global max pooling.
+
+    The last conv stays at ``S/4`` (16×16 at 64 px) so Grad-CAM has enough
+    resolution to point at lesions a few pixels wide, and global *max* pooling
+    keeps a small lesion from being averaged away by the background.
+    """
+    x = _scale(inputs)
+    x = _conv_bn(x, 16, 3, "block1")
+    x = layers.MaxPooling2D(name="block1_pool")(x)
+    x = _conv_bn(x, 32, 3, "block2")
+    x = layers.MaxPooling2D(name="block2_pool")(x)
+    x = _conv_bn(x, 64, 3, "block3")
+    x = _conv_bn(x, 64, 3, "block4")
+    x = layers.GlobalMaxPooling2D(name="gmp")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    return _classifier(x, n_classes)
+
+
+def build_simple_cnn(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """The source work's 5-block CNN: (conv 3×3 + max-pool) ×5, dense 128-64-out."""
+    x = _scale(inputs)
+    for i, filters in enumerate((32, 32, 64, 64, 128), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{i}_conv")(x)
+        x = layers.MaxPooling2D(padding="same", name=f"block{i}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="fc1")(x)
+    x = layers.Dense(64, activation="relu", name="fc2")(x)
+    return _classifier(x, n_classes)
+
+
+def build_alexnet(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """AlexNet-style: 11×11/4 → 5×5 → 3×3 ×3 convs with overlapping pooling.
+
+    Dense layers are 512 wide instead of 4096 so the net trains on a CPU; the
+    conv trunk keeps AlexNet's shape (96-256-384-384-256, BN for LRN).
+    """
+    x = _scale(inputs)
+    x = _conv_bn(x, 96, 11, "conv1", strides=4)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    x = _conv_bn(x, 256, 5, "conv2")
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
+    x = _conv_bn(x, 384, 3, "conv3")
+    x = _conv_bn(x, 384, 3, "conv4")
+    x = _conv_bn(x, 256, 3, "conv5")
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool5")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i in (6, 7):
+        x = layers.Dense(512, activation="relu", name=f"fc{i}")(x)
+        x = layers.Dropout(0.5, name=f"dropout{i}")(x)
+    return _classifier(x, n_classes)
+
+
+def build_brain_cnn(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """The source work's brain-MRI CNN: 3× (conv 7×7-BN-max-pool), 64/128/256, dropout 0.5."""
+    x = _scale(inputs)
+    for i, filters in enumerate((64, 128, 256), start=1):
+        x = _conv_bn(x, filters, 7, f"block{i}")
+        x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.5, name="dropout")(x)
+    return _classifier(x, n_classes)
+
+
+def build_covid_cnn(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """The source work's COVID-CT CNN: conv 16…256 with pooling, dense 500, dropout 0.3."""
+    x = _scale(inputs)
+    for i, filters in enumerate((16, 32, 64, 128, 256), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{i}_conv")(x)
+        x = layers.MaxPooling2D(padding="same", name=f"block{i}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(500, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return _classifier(x, n_classes)
+
+
+def build_vgg_small(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """Small VGG-style net: 3 blocks of 2× conv 3×3 (32/64/128) + pool, GAP head."""
+    x = _scale(inputs)
+    for i, filters in enumerate((32, 64, 128), start=1):
+        x = _conv_bn(x, filters, 3, f"block{i}a")
+        x = _conv_bn(x, filters, 3, f"block{i}b")
+        if i < 3:
+            x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return _classifier(x, n_classes)
+
+
+def build_res_cnn(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """A compact residual CNN (4 stages, 32-64-128-256) for higher-resolution images."""
+    x = _scale(inputs)
+    x = _conv_bn(x, 32, 3, "stem")
+    for i, filters in enumerate((32, 64, 128, 256), start=1):
+        shortcut = layers.Conv2D(filters, 1, strides=2, use_bias=False, name=f"stage{i}_proj")(x)
+        shortcut = layers.BatchNormalization(momentum=0.9, name=f"stage{i}_proj_bn")(shortcut)
+        y = _conv_bn(x, filters, 3, f"stage{i}a", strides=2)
+        y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"stage{i}b_conv")(y)
+        y = layers.BatchNormalization(momentum=0.9, name=f"stage{i}b_bn")(y)
+        x = layers.Add(name=f"stage{i}_add")([shortcut, y])
+        x = layers.Activation("relu", name=f"stage{i}_out")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return _classifier(x, n_classes)
+
+
+# --- transfer learning -------------------------------------------------------------------------
+
+_IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+def _to_rgb(x: keras.KerasTensor) -> keras.KerasTensor:
+    # Concatenate, not Lambda: a Lambda layer could not be loaded with safe_mode=True.
+    if x.shape[-1] == 1:
+        return layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    return x
+
+
+def _imagenet_weights(app_name: str, *, pretrained: bool) -> str | None:
+    """``"imagenet"`` when the weights are cached or downloadable, else ``None`` (with a warning)."""
+    if not pretrained:
+        return None
+    cache = Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else "~/.keras")
+    cached = list(Path(cache).expanduser().glob(f"models/*{app_name.lower()}*notop*.h5"))
+    return "imagenet" if cached else "try-download"
+
+
+def _build_backbone(
+    factory: Callable[..., keras.Model],
+    app_name: str,
+    x: keras.KerasTensor,
+    *,
+    pretrained: bool,
+) -> keras.Model:
+    weights = _imagenet_weights(app_name, pretrained=pretrained)
+    if weights is None:
+        return factory(include_top=False, weights=None, input_tensor=x)
+    try:
+        return factory(include_top=False, weights="imagenet", input_tensor=x)
+    except Exception as err:  # keras raises a bare Exception on download failure
+        message = (
+            f"ImageNet weights for {app_name} are not cached and could not be downloaded "
+            f"({type(err).__name__}: {str(err)[:120]}); training from random initialisation."
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        log.warning(message)
+        return factory(include_top=False, weights=None, input_tensor=x)
+
+
+def _transfer_builder(
+    app_name: str,
+    factory_name: str,
+    preprocess: Literal["keep255", "tf", "caffe"],
+) -> Callable[..., keras.KerasTensor]:
+    def build(
+        inputs: keras.KerasTensor,
+        n_classes: int,
+        *,
+        pretrained: bool = True,
+        mode: TransferMode = "fine-tune",
+        fine_tune_from: int = 0,
+        dropout: float = 0.3,
+    ) -> keras.KerasTensor:
+        factory = getattr(keras.applications, factory_name)
+        x = _to_rgb(inputs)
+        if preprocess == "tf":  # MobileNetV2, InceptionV3: [-1, 1]
+            x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="imagenet_scale")(x)
+        elif preprocess == "caffe":  # ResNet50: BGR mean subtraction
+            x = layers.Normalization(
+                mean=list(_IMAGENET_MEAN_BGR[::-1]), variance=[1.0, 1.0, 1.0], name="imagenet_norm"
+            )(_to_rgb(inputs))
+        # EfficientNet rescales internally and expects [0, 255].
+        backbone = _build_backbone(factory, app_name, x, pretrained=pretrained)
+        if mode == "feature-extractor":
+            fine_tune_from = len(backbone.layers)
+        for i, layer in enumerate(backbone.layers):
+            if i < fine_tune_from and not isinstance(layer, layers.InputLayer):
+                layer.trainable = False
+        y = layers.GlobalAveragePooling2D(name="gap")(backbone.output)
+        y = layers.Dropout(dropout, name="dropout")(y)
+        return _classifier(y, n_classes)
+
+    return build
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchSpec(
+            "fast-cnn",
+            "Fast CNN (CPU default)",
+            "4 conv-BN-ReLU layers (16-32-64-64), 2 poolings, global average pooling; "
+            "trains in seconds on a laptop CPU.",
+            16,
+            64,
+            False,
+            build_fast_cnn,
+        ),
+        ArchSpec(
+            "simple-cnn",
+            "Simple 5-block CNN",
+            "The source work's CNN: (conv 3×3 + max-pool) ×5, dense 128-64-out.",
+            16,
+            128,
+            False,
+            build_simple_cnn,
+        ),
+        ArchSpec(
+            "alexnet",
+            "AlexNet-style",
+            "AlexNet's conv trunk (11×11/4, 5×5, 3×3×3) with BN and 512-wide dense layers.",
+            64,
+            224,
+            False,
+            build_alexnet,
+        ),
+        ArchSpec(
+            "brain-cnn",
+            "Brain-MRI CNN",
+            "3× (conv 7×7-BN-max-pool) with 64/128/256 filters, dropout 0.5.",
+            32,
+            128,
+            False,
+            build_brain_cnn,
+        ),
+        ArchSpec(
+            "covid-cnn",
+            "COVID-CT CNN",
+            "Conv 16-32-64-128-256 with pooling, dense 500, dropout 0.3.",
+            32,
+            128,
+            False,
+            build_covid_cnn,
+        ),
+        ArchSpec(
+            "vgg-small",
+            "Small VGG-style",
+            "3 blocks of 2× conv 3×3 (32/64/128) with BN, global average pooling.",
+            16,
+            64,
+            False,
+            build_vgg_small,
+        ),
+        ArchSpec(
+            "res-cnn",
+            "Compact residual CNN",
+            "Stem + 4 residual stages (32-64-128-256, stride 2), global average pooling.",
+            32,
+            128,
+            False,
+            build_res_cnn,
+        ),
+        ArchSpec(
+            "mobilenetv2",
+            "MobileNetV2 (transfer)",
+            "ImageNet MobileNetV2 backbone, flat, with a GAP + dense head; the CPU-friendly one.",
+            32,
+            128,
+            True,
+            _transfer_builder("mobilenet_v2", "MobileNetV2", "tf"),
+        ),
+        ArchSpec(
+            "efficientnetb0",
+            "EfficientNetB0 (transfer)",
+            "ImageNet EfficientNetB0 backbone (rescales internally), flat, GAP + dense head.",
+            32,
+            224,
+            True,
+            _transfer_builder("efficientnetb0", "EfficientNetB0", "keep255"),
+        ),
+        ArchSpec(
+            "resnet50",
+            "ResNet50 (transfer)",
+            "ImageNet ResNet50 backbone (caffe normalisation inside), flat, GAP + dense head.",
+            32,
+            224,
+            True,
+            _transfer_builder("resnet50", "ResNet50", "caffe"),
+        ),
+        ArchSpec(
+            "inceptionv3",
+            "InceptionV3 (transfer)",
+            "ImageNet InceptionV3 backbone, flat, GAP + dense head (the chest-vs-abdomen tutorial).",
+            75,
+            299,
+            True,
+            _transfer_builder("inception_v3", "InceptionV3", "tf"),
+        ),
+    )
+}
+
+
+def get_arch(name: str) -> ArchSpec:
+    """Return the registry entry called ``name``.
+
+    Raises:
+        ModelError: ``name`` is not registered.
+    """
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ModelError(f"unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}") from None
+
+
+def build_model(
+    name: str,
+    input_shape: tuple[int, int, int],
+    n_classes: int,
+    *,
+    seed: int | None = None,
+    **options: object,
+) -> keras.Model:
+    """Build a flat model of architecture ``name``.
+
+    Args:
+        name: A key of :data:`ARCHITECTURES`.
+        input_shape: ``(S, S, C)`` with ``C`` 1 or 3.
+        n_classes: Number of classes (≥ 2).
+        seed: Seeds Keras' initialisers, for repeatable runs.
+        **options: Builder options (transfer models: ``pretrained``, ``mode``,
+            ``fine_tune_from``, ``dropout``).
+
+    Returns:
+        An uncompiled ``keras.Model`` named after the architecture.
+
+    Raises:
+        ModelError: Unknown name, too small an input, bad channels or classes.
+    """
+    spec = get_arch(name)
+    height, width, channels = input_shape
+    if channels not in (1, 3):
+        raise ModelError(f"input channels must be 1 or 3, got {channels}")
+    if min(height, width) < spec.min_size:
+        raise ModelError(
+            f"{name} needs inputs of at least {spec.min_size}×{spec.min_size}, "
+            f"got {height}×{width}"
+        )
+    if n_classes < 2:
+        raise ModelError(f"n_classes must be at least 2, got {n_classes}")
+    if options and not spec.transfer:
+        raise ModelError(f"{name} takes no options, got {sorted(options)}")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=input_shape, name="image")
+    outputs = spec.builder(inputs, n_classes, **options)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of a model summary."""
+
+    name: str
+    kind: str
+    output_shape: tuple[int | None, ...]
+    params: int
+    trainable: bool
+
+
+def layer_table(model: keras.Model) -> list[LayerRow]:
+    """Per-layer summary: name, class, output shape, parameter count, trainability."""
+    rows = []
+    for layer in model.layers:
+        shape = getattr(layer, "output", None)
+        rows.append(
+            LayerRow(
+                name=layer.name,
+                kind=type(layer).__name__,
+                output_shape=tuple(shape.shape) if shape is not None else (),
+                params=int(layer.count_params()) if layer.built else 0,
+                trainable=bool(layer.trainable),
+            )
+        )
+    return rows
+
+
+def parameter_counts(model: keras.Model) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts."""
+    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    total = sum(int(keras.ops.size(w)) for w in model.weights)
+    return trainable, total
