@@ -10,7 +10,7 @@ import os
 # TensorFlow's C++ start-up notices (CUDA probing, CPU features) are noise for our users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from medviz.errors import DataError, MedvizError, ModelError  # noqa: E402
+from medviz.errors import DataError, MedvizError, ModelError
 
 __version__ = "0.1.0"
 __all__ = ["DataError", "MedvizError", "ModelError", "__version__"]

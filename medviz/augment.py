@@ -102,7 +102,8 @@ AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
     AugmentationInfo(
         "zoom_max",
         "Zoom",
-        "100–120 % mimics magnification and collimation differences; zooming out adds fake borders.",
+        "100–120 % mimics magnification and collimation differences; zooming out adds "
+        "fake borders.",
     ),
     AugmentationInfo(
         "shift",
@@ -112,7 +113,8 @@ AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
     AugmentationInfo(
         "shear",
         "Shear",
-        "Mild shear mimics projection differences; strong shear distorts organ shapes unrealistically.",
+        "Mild shear mimics projection differences; strong shear distorts organ shapes "
+        "unrealistically.",
     ),
     AugmentationInfo(
         "horizontal_flip",
@@ -169,13 +171,17 @@ def build_augmenter(config: AugmentConfig, *, seed: int | None = None):
 
     stack: list[keras.Layer] = []
     if config.rotation_deg:
-        stack.append(layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=seed))
+        stack.append(
+            layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=seed)
+        )
     if config.zoom_max > 1.0:
         # Keras: a negative height_factor zooms in; 1 - 1/zoom makes 1.2 mean a 120 % view.
         zoom_in = 1.0 - 1.0 / config.zoom_max
         stack.append(layers.RandomZoom((-zoom_in, 0.0), fill_mode="reflect", seed=seed))
     if config.shift:
-        stack.append(layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed))
+        stack.append(
+            layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed)
+        )
     if config.shear:
         stack.append(layers.RandomShear(config.shear, config.shear, fill_mode="reflect", seed=seed))
     flip = {

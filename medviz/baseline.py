@@ -42,7 +42,9 @@ class ThresholdCountClassifier:
             raise DataError(f"threshold must lie in [0, 255], got {self.threshold}")
         values = self.features(images)
         classes = np.arange(labels.max() + 1)
-        self.class_means = np.array([values[labels == c].mean() if (labels == c).any() else np.nan for c in classes])
+        self.class_means = np.array(
+            [values[labels == c].mean() if (labels == c).any() else np.nan for c in classes]
+        )
         residual = values - self.class_means[labels]
         self.scale = float(residual.std() or 1.0)
         return self

@@ -113,11 +113,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from medviz.data import load_dataset
+    from medviz.data.registry import DATASETS
     from medviz.pipeline import train_and_package, train_repeats
     from medviz.store import save_bundle
     from medviz.training import TrainConfig
-
-    from medviz.data.registry import DATASETS
 
     spec = DATASETS.get(args.data)
     if args.augment == "default" and spec is not None:
@@ -125,12 +124,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         augment = parse_augment(args.augment)
     data = load_dataset(
-        args.data, image_size=args.image_size, channels=args.channels, seed=args.seed,
+        args.data,
+        image_size=args.image_size,
+        channels=args.channels,
+        seed=args.seed,
         limit_per_class=args.limit_per_class,
     )
     config = TrainConfig(
-        arch=args.arch, image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr or TrainConfig.learning_rate, seed=args.seed, augment=augment, imbalance=args.imbalance,
+        arch=args.arch,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr or TrainConfig.learning_rate,
+        seed=args.seed,
+        augment=augment,
+        imbalance=args.imbalance,
         early_stopping_patience=args.patience if args.patience > 0 else None,
     )
     command = "python -m medviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -143,8 +151,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         note = f"val_auc={p.logs.get('val_auc', float('nan')):.3f}"
         progress.update(epochs_done[0], note=note)
 
-    options = {"name": name, "command": command, "on_epoch_end": on_epoch_end,
-               "modality": _modality(args.data)}
+    options = {
+        "name": name,
+        "command": command,
+        "on_epoch_end": on_epoch_end,
+        "modality": _modality(args.data),
+    }
     if args.repeats > 1:
         repeated = train_repeats(config, data, repeats=args.repeats, **options)
         run, summary = repeated.best, repeated.summary
@@ -174,7 +186,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         ci = ev.auc_ci
         print(
             f"saved {folder}  ({split}: accuracy {ev.accuracy:.3f}, AUC {ev.auc:.3f} "
-            f"[{ci[0]:.3f}–{ci[1]:.3f}], {run.result.epochs_run} epochs in {run.result.seconds:.1f}s)"
+            f"[{ci[0]:.3f}–{ci[1]:.3f}], {run.result.epochs_run} epochs in "
+            f"{run.result.seconds:.1f}s)"
         )
         if summary is not None:
             from medviz.metrics import format_mean_std
@@ -217,11 +230,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print_json(payload)
     else:
         ci = ev.auc_ci
-        print(f"{data.name} [{args.split}] n={ev.n}: accuracy {ev.accuracy:.4f}, "
-              f"AUC {ev.auc:.4f} [95% CI {ci[0]:.4f}–{ci[1]:.4f}], ECE {ev.ece:.4f}")
+        print(
+            f"{data.name} [{args.split}] n={ev.n}: accuracy {ev.accuracy:.4f}, "
+            f"AUC {ev.auc:.4f} [95% CI {ci[0]:.4f}–{ci[1]:.4f}], ECE {ev.ece:.4f}"
+        )
         for row in ev.per_class:
-            print(f"  {row.name:<20} sens {row.recall:.3f}  spec {row.specificity:.3f}  "
-                  f"prec {row.precision:.3f}  F1 {row.f1:.3f}  (n={row.support})")
+            print(
+                f"  {row.name:<20} sens {row.recall:.3f}  spec {row.specificity:.3f}  "
+                f"prec {row.precision:.3f}  F1 {row.f1:.3f}  (n={row.support})"
+            )
     return EXIT_OK
 
 
@@ -238,8 +255,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             x = bundle.prepare(pixels)[None]
             probs = bundle.predict_proba(x.astype(np.uint8))[0]
             label = names[int(bundle.decide(probs[None])[0])]
-            row = {"file": file, "prediction": label,
-                   "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)}}
+            row = {
+                "file": file,
+                "prediction": label,
+                "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)},
+            }
         except (MedvizError, OSError) as err:
             failures += 1
             row = {"file": file, "error": str(err)}
@@ -267,8 +287,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if args.json:
         print_json(payload)
     else:
-        print(f"pixel-threshold baseline ({args.threshold}) on {data.name} [{args.split}]: "
-              f"accuracy {ev.accuracy:.4f}, AUC {ev.auc:.4f}")
+        print(
+            f"pixel-threshold baseline ({args.threshold}) on {data.name} [{args.split}]: "
+            f"accuracy {ev.accuracy:.4f}, AUC {ev.auc:.4f}"
+        )
     return EXIT_OK
 
 
@@ -309,9 +331,12 @@ def build_parser() -> CliParser:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=1, help="train R times, report mean ± std")
-    p.add_argument("--augment", default="default",
-                   help="'none', 'default' (the dataset's recommended set; else rotation 5°, zoom 120 %%) "
-                   "or a list such as 'rotation=5,noise=20,hflip'")
+    p.add_argument(
+        "--augment",
+        default="default",
+        help="'none', 'default' (the dataset's recommended set; else rotation 5°, zoom 120 %%) "
+        "or a list such as 'rotation=5,noise=20,hflip'",
+    )
     p.add_argument("--imbalance", choices=("none", "class-weights", "undersample"), default="none")
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience (0 = off)")
     p.add_argument("--limit-per-class", type=int, default=None)

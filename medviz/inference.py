@@ -36,7 +36,9 @@ def model_input_spec(model) -> tuple[int, int, int]:
         raise ModelError(f"expected one image input of shape (None, H, W, C), got {shapes}")
     _, height, width, channels = inputs[0].shape
     if height is None or width is None or channels not in (1, 3):
-        raise ModelError(f"model input must have a fixed size and 1 or 3 channels, got {inputs[0].shape}")
+        raise ModelError(
+            f"model input must have a fixed size and 1 or 3 channels, got {inputs[0].shape}"
+        )
     return int(height), int(width), int(channels)
 
 
@@ -78,7 +80,10 @@ def penultimate_features(model, images: np.ndarray, *, batch_size: int = 256) ->
     import keras
 
     head = model.layers[-1]
-    feature_model = keras.Model(model.inputs, head.input)
+    feature_model = keras.Model(model.input, head.input)
     x = prepare_batch(images, model)
-    out = [np.asarray(feature_model(x[s : s + batch_size], training=False)) for s in range(0, len(x), batch_size)]
+    out = [
+        np.asarray(feature_model(x[s : s + batch_size], training=False))
+        for s in range(0, len(x), batch_size)
+    ]
     return np.concatenate(out).reshape(len(x), -1)

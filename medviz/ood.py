@@ -59,7 +59,8 @@ def distances(features: np.ndarray, stats: ReferenceStats) -> np.ndarray:
     """RMS standardised distance of each ``(N, D)`` feature row to its nearest class mean."""
     if features.shape[1] != stats.scale.shape[0]:
         raise ModelError(
-            f"features have {features.shape[1]} dimensions, reference statistics {stats.scale.shape[0]}"
+            f"features have {features.shape[1]} dimensions, reference statistics "
+            f"{stats.scale.shape[0]}"
         )
     z = (features[:, None, :] - stats.class_means[None]) / stats.scale[None, None]
     return np.sqrt((z**2).mean(axis=2)).min(axis=1)
@@ -70,7 +71,10 @@ def fit_reference(
 ) -> ReferenceStats:
     """Reference statistics from training features ``(N, D)`` and labels ``(N,)``."""
     means = np.stack(
-        [features[labels == c].mean(axis=0) if (labels == c).any() else features.mean(axis=0) for c in range(n_classes)]
+        [
+            features[labels == c].mean(axis=0) if (labels == c).any() else features.mean(axis=0)
+            for c in range(n_classes)
+        ]
     )
     centred = features - means[labels]
     scale = centred.std(axis=0) + 1e-3 * (features.std() + 1e-6)

@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from medviz.data.dataset import Dataset
 from medviz.errors import DataError
 from medviz.store import ModelBundle, ModelCard, default_preprocessing
@@ -47,7 +45,12 @@ def machine_description() -> str:
 
 
 def evaluate_split(
-    bundle: ModelBundle, data: Dataset, split: str, *, calibrated: bool = True, n_bootstrap: int = 1000
+    bundle: ModelBundle,
+    data: Dataset,
+    split: str,
+    *,
+    calibrated: bool = True,
+    n_bootstrap: int = 1000,
 ):
     """Evaluate a bundle on one split with its card's threshold and temperature."""
     from medviz.metrics import evaluate
@@ -56,7 +59,11 @@ def evaluate_split(
     probs = bundle.predict_proba(subset.images, calibrated=calibrated)
     threshold = bundle.card.threshold if probs.shape[1] == 2 else None
     return evaluate(
-        subset.labels, probs, class_names=data.class_names, threshold=threshold, n_bootstrap=n_bootstrap
+        subset.labels,
+        probs,
+        class_names=data.class_names,
+        threshold=threshold,
+        n_bootstrap=n_bootstrap,
     )
 
 
@@ -103,11 +110,17 @@ def train_and_package(
     from medviz.zoo import parameter_counts
 
     result = train(
-        config, data, on_epoch_end=on_epoch_end, on_batch_end=on_batch_end,
-        should_stop=should_stop, checkpoint_path=checkpoint_path,
+        config,
+        data,
+        on_epoch_end=on_epoch_end,
+        on_batch_end=on_batch_end,
+        should_stop=should_stop,
+        checkpoint_path=checkpoint_path,
     )
     if result.best_epoch < 0:
-        raise DataError("training stopped before the first epoch finished: there is no model to keep")
+        raise DataError(
+            "training stopped before the first epoch finished: there is no model to keep"
+        )
     model = result.model
     size, _, channels = result.input_shape
     val = data.split("val")

@@ -82,10 +82,13 @@ class TrainConfig:
             raise MedvizError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.imbalance not in ("none", "class-weights", "undersample"):
             raise MedvizError(
-                f"imbalance must be 'none', 'class-weights' or 'undersample', got {self.imbalance!r}"
+                "imbalance must be 'none', 'class-weights' or 'undersample', "
+                f"got {self.imbalance!r}"
             )
         if self.monitor not in ("val_auc", "val_loss", "val_accuracy"):
-            raise MedvizError(f"monitor must be val_auc, val_loss or val_accuracy, got {self.monitor!r}")
+            raise MedvizError(
+                f"monitor must be val_auc, val_loss or val_accuracy, got {self.monitor!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -234,7 +237,9 @@ def _undersample(labels: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels)
     smallest = counts[counts > 0].min()
-    keep = [rng.choice(np.flatnonzero(labels == c), smallest, replace=False) for c in np.unique(labels)]
+    keep = [
+        rng.choice(np.flatnonzero(labels == c), smallest, replace=False) for c in np.unique(labels)
+    ]
     return np.sort(np.concatenate(keep))
 
 
@@ -296,13 +301,20 @@ def train(
 
     keras.utils.set_random_seed(config.seed)
     train_ds = make_pipeline(
-        x_train, y_train, n_classes, batch_size=config.batch_size, augment=config.augment,
-        shuffle=True, seed=config.seed,
+        x_train,
+        y_train,
+        n_classes,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        shuffle=True,
+        seed=config.seed,
     )
     val_ds = make_pipeline(x_val, y_val, n_classes, batch_size=max(config.batch_size, 128))
 
     with distribution_strategy().scope():
-        model = build_model(config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options)
+        model = build_model(
+            config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options
+        )
         optimizer = (
             keras.optimizers.Adam(config.learning_rate)
             if config.optimizer == "adam"
@@ -318,8 +330,13 @@ def train(
     mode = "min" if config.monitor == "val_loss" else "max"
     batches = math.ceil(len(x_train) / config.batch_size)
     tracker = _Tracker(
-        config=config, batches=batches, mode=mode, on_epoch_end=on_epoch_end,
-        on_batch_end=on_batch_end, should_stop=should_stop, checkpoint_path=checkpoint_path,
+        config=config,
+        batches=batches,
+        mode=mode,
+        on_epoch_end=on_epoch_end,
+        on_batch_end=on_batch_end,
+        should_stop=should_stop,
+        checkpoint_path=checkpoint_path,
     )
     callbacks: list[keras.callbacks.Callback] = [tracker]
     if config.early_stopping_patience is not None:
@@ -330,14 +347,22 @@ def train(
     if config.reduce_lr_patience is not None:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor=config.monitor, mode=mode, factor=0.5,
-                patience=config.reduce_lr_patience, min_lr=1e-6,
+                monitor=config.monitor,
+                mode=mode,
+                factor=0.5,
+                patience=config.reduce_lr_patience,
+                min_lr=1e-6,
             )
         )
     started = time.perf_counter()
     model.fit(
-        train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
-        class_weight=class_weight, verbose=0,
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        class_weight=class_weight,
+        shuffle=False,  # the tf.data pipeline already shuffles, seeded
+        verbose=0,
     )
     seconds = time.perf_counter() - started
     if tracker.best_weights is not None:
@@ -358,7 +383,9 @@ def train(
         input_shape=input_shape,
         train_counts={
             c: int(k)
-            for c, k in zip(data.class_names, np.bincount(y_train, minlength=n_classes), strict=True)
+            for c, k in zip(
+                data.class_names, np.bincount(y_train, minlength=n_classes), strict=True
+            )
         },
     )
 
@@ -415,9 +442,13 @@ class _Tracker(_make_tracker_base()):  # type: ignore[misc]
             done = (self.epoch * self.batches + batch + 1) / (self.config.epochs * self.batches)
             on_batch(
                 BatchProgress(
-                    epoch=self.epoch, epochs=self.config.epochs, batch=batch + 1,
-                    batches=self.batches, logs={k: float(v) for k, v in (logs or {}).items()},
-                    elapsed_s=time.perf_counter() - self.started, eta_s=self._eta(done),
+                    epoch=self.epoch,
+                    epochs=self.config.epochs,
+                    batch=batch + 1,
+                    batches=self.batches,
+                    logs={k: float(v) for k, v in (logs or {}).items()},
+                    elapsed_s=time.perf_counter() - self.started,
+                    eta_s=self._eta(done),
                 )
             )
 
@@ -439,11 +470,15 @@ class _Tracker(_make_tracker_base()):  # type: ignore[misc]
             lr = float(np.asarray(self.model.optimizer.learning_rate))
             on_epoch(
                 EpochProgress(
-                    epoch=epoch, epochs=self.config.epochs, logs=logs,
+                    epoch=epoch,
+                    epochs=self.config.epochs,
+                    logs=logs,
                     history={k: list(v) for k, v in self.history.items()},
-                    best_epoch=self.best_epoch, best_value=self.best_value,
+                    best_epoch=self.best_epoch,
+                    best_value=self.best_value,
                     elapsed_s=time.perf_counter() - self.started,
-                    eta_s=self._eta((epoch + 1) / self.config.epochs), learning_rate=lr,
+                    eta_s=self._eta((epoch + 1) / self.config.epochs),
+                    learning_rate=lr,
                 )
             )
 

@@ -15,7 +15,6 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import keras
@@ -187,15 +186,6 @@ def _to_rgb(x: keras.KerasTensor) -> keras.KerasTensor:
     return x
 
 
-def _imagenet_weights(app_name: str, *, pretrained: bool) -> str | None:
-    """``"imagenet"`` when the weights are cached or downloadable, else ``None`` (with a warning)."""
-    if not pretrained:
-        return None
-    cache = Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else "~/.keras")
-    cached = list(Path(cache).expanduser().glob(f"models/*{app_name.lower()}*notop*.h5"))
-    return "imagenet" if cached else "try-download"
-
-
 def _build_backbone(
     factory: Callable[..., keras.Model],
     app_name: str,
@@ -203,8 +193,12 @@ def _build_backbone(
     *,
     pretrained: bool,
 ) -> keras.Model:
-    weights = _imagenet_weights(app_name, pretrained=pretrained)
-    if weights is None:
+    """The ImageNet backbone on ``x``: cached weights, else a download, else random init.
+
+    Offline, Keras' download fails and we continue from random initialisation
+    with a warning rather than crashing a training the user asked for.
+    """
+    if not pretrained:
         return factory(include_top=False, weights=None, input_tensor=x)
     try:
         return factory(include_top=False, weights="imagenet", input_tensor=x)
@@ -351,7 +345,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec(
             "inceptionv3",
             "InceptionV3 (transfer)",
-            "ImageNet InceptionV3 backbone, flat, GAP + dense head (the chest-vs-abdomen tutorial).",
+            "ImageNet InceptionV3 backbone, flat, GAP + dense head (chest-vs-abdomen tutorial).",
             75,
             299,
             True,
@@ -370,7 +364,9 @@ def get_arch(name: str) -> ArchSpec:
     try:
         return ARCHITECTURES[name]
     except KeyError:
-        raise ModelError(f"unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}") from None
+        raise ModelError(
+            f"unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}"
+        ) from None
 
 
 def build_model(
@@ -403,8 +399,7 @@ def build_model(
         raise ModelError(f"input channels must be 1 or 3, got {channels}")
     if min(height, width) < spec.min_size:
         raise ModelError(
-            f"{name} needs inputs of at least {spec.min_size}×{spec.min_size}, "
-            f"got {height}×{width}"
+            f"{name} needs inputs of at least {spec.min_size}×{spec.min_size}, got {height}×{width}"
         )
     if n_classes < 2:
         raise ModelError(f"n_classes must be at least 2, got {n_classes}")

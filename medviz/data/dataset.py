@@ -186,7 +186,9 @@ def assign_splits(
     """
     labels = np.asarray(labels)
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
-        raise DataError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise DataError(
+            f"fractions must be three non-negative numbers summing to 1, got {fractions}"
+        )
     n = len(labels)
     keys = np.asarray(groups) if groups is not None else np.arange(n).astype(str)
     if len(keys) != n:
@@ -200,6 +202,8 @@ def assign_splits(
         order = rng.permutation(len(unique_keys))
         position = np.empty(len(unique_keys))
         position[order] = (np.arange(len(unique_keys)) + 0.5) / max(len(unique_keys), 1)
-        names = np.where(position < bounds[0], "train", np.where(position < bounds[1], "val", "test"))
+        names = np.where(
+            position < bounds[0], "train", np.where(position < bounds[1], "val", "test")
+        )
         splits[members] = names[inverse]
     return splits

@@ -9,7 +9,7 @@ files at all.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -59,7 +59,7 @@ class DatasetSpec:
     source: str
     shippable: bool = True
     notes: str = ""
-    augment: AugmentConfig = AugmentConfig()
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def path(self, root: Path | None = None) -> Path | None:
         """Where the data lives, or ``None`` for generated data."""
@@ -214,7 +214,8 @@ DATASETS: dict[str, DatasetSpec] = {
             licence="none stated (INFN Pisa course material)",
             source="INFN Pisa CMEPDA course data via lorenzomarini96/microcal_classifier",
             shippable=False,
-            notes="0 = normal tissue, 1 = microcalcification cluster; neighbouring patches correlate.",
+            notes="0 = normal tissue, 1 = microcalcification cluster; neighbouring patches "
+            "correlate.",
         ),
         DatasetSpec(
             name="chest-vs-abdomen",

@@ -17,39 +17,20 @@ One module per technique (as in tf-keras-vis and MONAI):
 * :mod:`~medviz.explain.commands`: the ``explain``, ``dream`` and
   ``localize`` command-line commands.
 
-Importing this package imports TensorFlow; ``import medviz`` does not.
+Names are imported lazily (PEP 562), so ``import medviz.explain.commands``
+(the CLI's ``--help``) and :mod:`~medviz.explain.overlay` stay cheap;
+the first access to a TensorFlow-backed name imports TensorFlow.
 """
 
-from medviz.explain.activation_max import ActivationMaximization, Regularizers, activation_maximization
-from medviz.explain.cams import (
-    gradcam,
-    gradcam_plus_plus,
-    gradient_cams,
-    layercam,
-    reference_cam,
-    scorecam,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# These two functions share their module's name. They are bound eagerly
+# (both modules are TensorFlow-free at import time): a lazily bound name would
+# be shadowed by the submodule as soon as anything imported it.
 from medviz.explain.deep_dream import DeepDream, deep_dream
-from medviz.explain.engine import Explainer, clear_cache, get_explainer, normalize_maps
-from medviz.explain.features import (
-    feature_grid,
-    feature_maps,
-    filter_kernels,
-    kernel_grid,
-    normalize_feature_maps,
-    strongest_maps,
-    tile,
-)
-from medviz.explain.layers import conv_layers, default_cam_layer, layer_names
-from medviz.explain.methods import (
-    CAM_METHODS,
-    METHODS,
-    Explanation,
-    MethodInfo,
-    canonical_method,
-    explain,
-    method_options,
-)
 from medviz.explain.overlay import (
     COLORMAPS,
     ColorLegend,
@@ -60,27 +41,113 @@ from medviz.explain.overlay import (
     save_png,
     to_rgb,
 )
-from medviz.explain.saliency import (
-    integrated_gradients,
-    occlusion_sensitivity,
-    smoothgrad,
-    vanilla_saliency,
-)
-from medviz.explain.trust import (
-    Agreement,
-    FaithfulnessCurves,
-    LocalizationReport,
-    SanityCheck,
-    bootstrap_ci,
-    cam_agreement,
-    deletion_insertion,
-    localization_score,
-    pointing_game,
-    randomized_copy,
-    sanity_check,
-    spearman,
-    topk_iou,
-)
+
+# name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "ActivationMaximization": "medviz.explain.activation_max",
+    "Agreement": "medviz.explain.trust",
+    "CAM_METHODS": "medviz.explain.methods",
+    "Explainer": "medviz.explain.engine",
+    "Explanation": "medviz.explain.methods",
+    "FaithfulnessCurves": "medviz.explain.trust",
+    "LocalizationReport": "medviz.explain.trust",
+    "METHODS": "medviz.explain.methods",
+    "MethodInfo": "medviz.explain.methods",
+    "Regularizers": "medviz.explain.activation_max",
+    "SanityCheck": "medviz.explain.trust",
+    "activation_maximization": "medviz.explain.activation_max",
+    "bootstrap_ci": "medviz.explain.trust",
+    "cam_agreement": "medviz.explain.trust",
+    "canonical_method": "medviz.explain.methods",
+    "clear_cache": "medviz.explain.engine",
+    "conv_layers": "medviz.explain.layers",
+    "default_cam_layer": "medviz.explain.layers",
+    "deletion_insertion": "medviz.explain.trust",
+    "explain": "medviz.explain.methods",
+    "feature_grid": "medviz.explain.features",
+    "feature_maps": "medviz.explain.features",
+    "filter_kernels": "medviz.explain.features",
+    "get_explainer": "medviz.explain.engine",
+    "gradcam": "medviz.explain.cams",
+    "gradcam_plus_plus": "medviz.explain.cams",
+    "gradient_cams": "medviz.explain.cams",
+    "integrated_gradients": "medviz.explain.saliency",
+    "kernel_grid": "medviz.explain.features",
+    "layer_names": "medviz.explain.layers",
+    "layercam": "medviz.explain.cams",
+    "localization_score": "medviz.explain.trust",
+    "method_options": "medviz.explain.methods",
+    "normalize_feature_maps": "medviz.explain.features",
+    "normalize_maps": "medviz.explain.engine",
+    "occlusion_sensitivity": "medviz.explain.saliency",
+    "pointing_game": "medviz.explain.trust",
+    "randomized_copy": "medviz.explain.trust",
+    "reference_cam": "medviz.explain.cams",
+    "sanity_check": "medviz.explain.trust",
+    "scorecam": "medviz.explain.cams",
+    "smoothgrad": "medviz.explain.saliency",
+    "spearman": "medviz.explain.trust",
+    "strongest_maps": "medviz.explain.features",
+    "tile": "medviz.explain.features",
+    "topk_iou": "medviz.explain.trust",
+    "vanilla_saliency": "medviz.explain.saliency",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
+    from medviz.explain.activation_max import (
+        ActivationMaximization,
+        Regularizers,
+        activation_maximization,
+    )
+    from medviz.explain.cams import (
+        gradcam,
+        gradcam_plus_plus,
+        gradient_cams,
+        layercam,
+        reference_cam,
+        scorecam,
+    )
+    from medviz.explain.engine import Explainer, clear_cache, get_explainer, normalize_maps
+    from medviz.explain.features import (
+        feature_grid,
+        feature_maps,
+        filter_kernels,
+        kernel_grid,
+        normalize_feature_maps,
+        strongest_maps,
+        tile,
+    )
+    from medviz.explain.layers import conv_layers, default_cam_layer, layer_names
+    from medviz.explain.methods import (
+        CAM_METHODS,
+        METHODS,
+        Explanation,
+        MethodInfo,
+        canonical_method,
+        explain,
+        method_options,
+    )
+    from medviz.explain.saliency import (
+        integrated_gradients,
+        occlusion_sensitivity,
+        smoothgrad,
+        vanilla_saliency,
+    )
+    from medviz.explain.trust import (
+        Agreement,
+        FaithfulnessCurves,
+        LocalizationReport,
+        SanityCheck,
+        bootstrap_ci,
+        cam_agreement,
+        deletion_insertion,
+        localization_score,
+        pointing_game,
+        randomized_copy,
+        sanity_check,
+        spearman,
+        topk_iou,
+    )
 
 __all__ = [
     "CAM_METHODS",
@@ -141,3 +208,16 @@ __all__ = [
     "topk_iou",
     "vanilla_saliency",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medviz.explain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -236,7 +236,9 @@ def activation_maximization(
     if h is None or w is None:
         raise ModelError("activation maximisation needs a model with a fixed input size")
     if (class_index is None) == (filter_index is None):
-        raise ModelError("give either class_index, or layer and filter_index (not both, not neither)")
+        raise ModelError(
+            "give either class_index, or layer and filter_index (not both, not neither)"
+        )
     if class_index is not None:
         if layer is not None:
             raise ModelError("layer is only used with filter_index; leave it unset for a class")
@@ -304,7 +306,12 @@ def activation_maximization(
     losses = np.empty(steps, np.float32)
     for i in range(steps):
         loss, _ = step()
-        if reg.blur_every and reg.blur_sigma > 0 and (i + 1) % reg.blur_every == 0 and i + 1 < steps:
+        if (
+            reg.blur_every
+            and reg.blur_sigma > 0
+            and (i + 1) % reg.blur_every == 0
+            and i + 1 < steps
+        ):
             image.blur(reg.blur_sigma)
         losses[i] = float(loss)
         if on_step is not None:

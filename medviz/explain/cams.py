@@ -21,7 +21,13 @@ import tensorflow as tf
 
 from medviz.errors import ModelError
 from medviz.explain import layers as _layers
-from medviz.explain.engine import DEFAULT_BATCH, Explainer, _tf_normalize, get_explainer
+from medviz.explain.engine import (
+    DEFAULT_BATCH,
+    Explainer,
+    _output_layer,
+    _tf_normalize,
+    get_explainer,
+)
 
 GradCamMethod = Literal["gradcam", "gradcam++", "layercam"]
 _SIG = [
@@ -130,7 +136,7 @@ def _class_array(explainer: Explainer, class_indices, n: int) -> np.ndarray:
 
 def gradcam(
     model, image: np.ndarray, *, class_index: int | None = None, layer: str | None = None
-) -> np.ndarray:
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Grad-CAM of one image.
 
     Args:
@@ -140,47 +146,49 @@ def gradcam(
         layer: 4-D layer (default: the last one larger than 1×1).
 
     Returns:
-        ``(H, W)`` float32 heatmap in ``[0, 1]``.
+        ``(heatmap (H, W) float32 in [0, 1], explained class, probabilities
+        (n_classes,))``, like every per-method function; :func:`explain`
+        wraps the same in an :class:`~medviz.explain.Explanation`.
     """
     explainer = get_explainer(model)
-    maps, _, _ = gradient_cams(
+    maps, cls, probs = gradient_cams(
         explainer,
         explainer.prepare(image),
         method="gradcam",
         class_indices=None if class_index is None else [class_index],
         layer=layer,
     )
-    return maps[0]
+    return maps[0], int(cls[0]), probs[0]
 
 
 def gradcam_plus_plus(
     model, image: np.ndarray, *, class_index: int | None = None, layer: str | None = None
-) -> np.ndarray:
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Grad-CAM++ of one image; arguments and result as :func:`gradcam`."""
     explainer = get_explainer(model)
-    maps, _, _ = gradient_cams(
+    maps, cls, probs = gradient_cams(
         explainer,
         explainer.prepare(image),
         method="gradcam++",
         class_indices=None if class_index is None else [class_index],
         layer=layer,
     )
-    return maps[0]
+    return maps[0], int(cls[0]), probs[0]
 
 
 def layercam(
     model, image: np.ndarray, *, class_index: int | None = None, layer: str | None = None
-) -> np.ndarray:
+) -> tuple[np.ndarray, int, np.ndarray]:
     """LayerCAM of one image; arguments and result as :func:`gradcam`."""
     explainer = get_explainer(model)
-    maps, _, _ = gradient_cams(
+    maps, cls, probs = gradient_cams(
         explainer,
         explainer.prepare(image),
         method="layercam",
         class_indices=None if class_index is None else [class_index],
         layer=layer,
     )
-    return maps[0]
+    return maps[0], int(cls[0]), probs[0]
 
 
 def scorecam(
@@ -234,7 +242,9 @@ def scorecam(
     weights = np.empty(len(masks), np.float32)
     for start in range(0, len(masks), batch_size):
         chunk = masks[start : start + batch_size, :, :, None] * x  # (b, H, W, C)
-        weights[start : start + len(chunk)] = explainer.predict(chunk, batch_size=batch_size)[:, cls]
+        weights[start : start + len(chunk)] = explainer.predict(chunk, batch_size=batch_size)[
+            :, cls
+        ]
     cam = np.maximum(np.tensordot(feats, weights, axes=([-1], [0])), 0.0)  # (h, w)
     heat = _upsample(tf.constant(cam[None], tf.float32), tf.constant(size, tf.int32))
     return heat.numpy()[0], cls, probs
@@ -283,23 +293,29 @@ def reference_cam(
     from tf_keras_vis.layercam import Layercam
     from tf_keras_vis.scorecam import Scorecam
 
-    explainer = Explainer(model)  # deliberately not cached: this is the naive path
+    # Deliberately not cached and nothing compiled: this is the naive path.
+    explainer = Explainer(model)
     name = _layers.resolve_cam_layer(model, layer)
     x = explainer.prepare(image)
     requested = explainer.check_class(class_index)
-    cls = int(np.argmax(explainer.predict(x)[0])) if requested < 0 else requested
+    if requested < 0:
+        out = np.asarray(model(x, training=False))[0]
+        cut = 0.5 if explainer.head == "sigmoid" else 0.0  # probability or logit
+        requested = int(out[0] > cut) if explainer.binary else int(np.argmax(out))
+    cls = requested
 
     def to_linear(clone: keras.Model) -> keras.Model | None:
-        last = clone.layers[-1]
-        if explainer.head in ("softmax", "sigmoid"):
+        last = _output_layer(clone)
+        z = clone.outputs[0]
+        if isinstance(last, (keras.layers.Activation, keras.layers.Softmax)):
+            z = last.input  # a separate activation layer: its input holds the logits
+        elif explainer.head in ("softmax", "sigmoid"):
             last.activation = keras.activations.linear
         if explainer.binary:
             # Softmax of [-z/2, z/2] is [1 - sigmoid(z), sigmoid(z)], and the
             # class-0 logit -z/2 has the gradient direction of the score -z.
-            z = clone.outputs[0]
-            two = keras.ops.concatenate([z * -0.5, z * 0.5], axis=-1)
-            return keras.Model(clone.inputs, two)
-        return None
+            z = keras.ops.concatenate([z * -0.5, z * 0.5], axis=-1)
+        return keras.Model(clone.inputs, z) if z is not clone.outputs[0] else None
 
     classes = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam}
     if method in classes:
@@ -324,5 +340,7 @@ def reference_cam(
             normalize_cam=normalize,
         )
     else:
-        raise ModelError(f"reference_cam supports gradcam, gradcam++, layercam, scorecam; got {method!r}")
+        raise ModelError(
+            f"reference_cam supports gradcam, gradcam++, layercam, scorecam; got {method!r}"
+        )
     return np.asarray(cam, dtype=np.float32)[0]

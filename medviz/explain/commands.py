@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="image file (PNG, JPEG, DICOM, ...)")
     p.add_argument("--model", required=True, help="model folder or file")
     p.add_argument("--method", default="gradcam", help="heatmap method (default: gradcam)")
-    p.add_argument("--class", dest="class_", metavar="C", help="class index or name (default: predicted)")
+    p.add_argument(
+        "--class", dest="class_", metavar="C", help="class index or name (default: predicted)"
+    )
     p.add_argument("--layer", help="layer for CAM methods (default: last spatial layer)")
     p.add_argument("--out", required=True, help="PNG to write the overlay to")
     p.add_argument("--heatmap-out", help="also write the raw heatmap as 8-bit gray PNG")
@@ -115,7 +117,9 @@ def resolve_class(value: str | None, class_names: tuple[str, ...], n_classes: in
             f"or one of {names}"
         ) from None
     if not 0 <= index < n_classes:
-        raise ModelError(f"--class {index} is out of range; use 0..{n_classes - 1} or one of {names}")
+        raise ModelError(
+            f"--class {index} is out of range; use 0..{n_classes - 1} or one of {names}"
+        )
     return index
 
 
@@ -198,17 +202,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.json:
         print_json(payload)
     else:
+        top = float(result.probabilities[result.predicted_class])
+        where = f" at layer {result.layer}" if result.layer else ""
         print(
             f"{method} of class {payload['class']['name']!r} (predicted "
-            f"{payload['predicted']['name']!r}, p={result.probabilities[result.predicted_class]:.3f})"
-            + (f" at layer {result.layer}" if result.layer else "")
-            + f" -> {out} in {result.seconds * 1000:.0f} ms"
+            f"{payload['predicted']['name']!r}, p={top:.3f}){where} -> {out} "
+            f"in {result.seconds * 1000:.0f} ms"
         )
         if trust:
+            verdict = (
+                "changes with the weights" if trust["sanity_passed"] else "WARNING: barely changes"
+            )
             print(
-                f"trust: randomisation correlation {trust['sanity_correlation']:.2f} "
-                f"({'changes with the weights' if trust['sanity_passed'] else 'WARNING: barely changes'}),"
-                f" deletion AUC {trust['deletion_auc']:.3f}, insertion AUC {trust['insertion_auc']:.3f}"
+                f"trust: randomisation correlation {trust['sanity_correlation']:.2f} ({verdict}), "
+                f"deletion AUC {trust['deletion_auc']:.3f}, "
+                f"insertion AUC {trust['insertion_auc']:.3f}"
             )
     return EXIT_OK
 
@@ -221,7 +229,9 @@ def cmd_dream(args: argparse.Namespace) -> int:
     from medviz.explain.overlay import save_png
 
     if args.class_ is None and (args.layer is None or args.filter_ is None) and args.image is None:
-        raise ModelError("give --class C, or --layer L --filter F (with --image: --layer alone works)")
+        raise ModelError(
+            "give --class C, or --layer L --filter F (with --image: --layer alone works)"
+        )
     if args.class_ is not None and (args.layer is not None or args.filter_ is not None):
         raise ModelError("give --class or --layer/--filter, not both")
     if args.filter_ is not None and args.layer is None:
@@ -266,7 +276,7 @@ def cmd_dream(args: argparse.Namespace) -> int:
         if result.filter_index is not None:
             target = f"{result.layer}/{result.filter_index}"
         probs = result.probabilities[1]
-        extra = {"frames": int(len(result.frames))}
+        extra = {"frames": len(result.frames)}
     progress.close()
     out = save_png(args.out, _upscale(image, args.scale))
     payload = {

@@ -11,6 +11,10 @@ the image (side ``S / octave_scale**k``) that is upsampled bilinearly to the
 model's input size inside the gradient computation, so coarse octaves paint
 large structures and fine ones add detail; between octaves the detail lost
 by downsampling is added back, as in the classic algorithm.
+
+TensorFlow is imported when :func:`deep_dream` first runs, not with this
+module: the package re-exports ``deep_dream`` eagerly (the function shares
+the module's name) without making ``import medviz.explain`` heavy.
 """
 
 from __future__ import annotations
@@ -18,19 +22,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from medviz.errors import ModelError
 from medviz.explain import layers as _layers
-from medviz.explain.activation_max import (
-    StepCallback,
-    _class_objective,
-    _objective_model,
-    default_steps,
-)
-from medviz.explain.engine import get_explainer
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import tensorflow as tf
+
+    from medviz.explain.activation_max import StepCallback
 
 DEFAULT_STEPS_PER_OCTAVE = 20
 
@@ -108,6 +110,11 @@ def deep_dream(
         ModelError: Bad layer/filter or settings, or a model without a fixed
             input size.
     """
+    import tensorflow as tf
+
+    from medviz.explain.activation_max import _class_objective, _objective_model, default_steps
+    from medviz.explain.engine import get_explainer
+
     started = time.perf_counter()
     explainer = get_explainer(model)
     h, w, c = explainer.input_shape
@@ -118,7 +125,9 @@ def deep_dream(
             f"need octaves >= 1, octave_scale > 1, frame_every >= 1, step_size > 0; got "
             f"{octaves}, {octave_scale}, {frame_every}, {step_size}"
         )
-    steps = default_steps(DEFAULT_STEPS_PER_OCTAVE) if steps_per_octave is None else steps_per_octave
+    steps = (
+        default_steps(DEFAULT_STEPS_PER_OCTAVE) if steps_per_octave is None else steps_per_octave
+    )
     if steps < 1:
         raise ModelError(f"steps_per_octave must be >= 1, got {steps}")
     x0 = explainer.prepare(image)  # (1, H, W, C)
@@ -157,7 +166,11 @@ def deep_dream(
         input_signature=[tf.TensorSpec((1, None, None, c), tf.float32)], reduce_retracing=True
     )
     def ascend(small):
-        shift = rng.uniform((2,), -jitter, jitter + 1, dtype=tf.int32) if jitter else tf.zeros(2, tf.int32)
+        shift = (
+            rng.uniform((2,), -jitter, jitter + 1, dtype=tf.int32)
+            if jitter
+            else tf.zeros(2, tf.int32)
+        )
         rolled = tf.roll(small, shift, axis=(1, 2))
         with tf.GradientTape() as tape:
             tape.watch(rolled)

@@ -40,8 +40,8 @@ from medviz.explain import layers as _layers
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
 HeadKind = Literal["softmax", "sigmoid", "logits"]
 
@@ -289,7 +289,9 @@ class Explainer:
             def grads(x, requested):
                 with tf.GradientTape() as tape:
                     tape.watch(x)
-                    cls, score, probs = self._resolve(self._head_fn(sub(x, training=False)), requested)
+                    cls, score, probs = self._resolve(
+                        self._head_fn(sub(x, training=False)), requested
+                    )
                 return cls, probs, tf.cast(tape.gradient(score, x), tf.float32)
 
             return grads
@@ -348,7 +350,9 @@ class Explainer:
             elif array.ndim == 3:
                 array = array[None]
             if array.ndim != 4 or array.shape[0] != 1:
-                raise DataError(f"expected one image {expected}, got an array of shape {array.shape}")
+                raise DataError(
+                    f"expected one image {expected}, got an array of shape {array.shape}"
+                )
         if array.ndim != 4 or array.shape[-1] != c:
             raise DataError(
                 f"expected images {expected} with {c} channel(s) for this model, "
@@ -362,7 +366,9 @@ class Explainer:
         if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
             raise DataError(f"image dtype must be uint8 or float, got {array.dtype}")
         array = array.astype(np.float32, copy=False)
-        if array.size and (not np.isfinite(array).all() or array.min() < -0.5 or array.max() > 255.5):
+        if array.size and (
+            not np.isfinite(array).all() or array.min() < -0.5 or array.max() > 255.5
+        ):
             raise DataError(
                 f"pixel values must be raw intensities in [0, 255], got range "
                 f"[{float(np.nanmin(array)):.3g}, {float(np.nanmax(array)):.3g}]"
@@ -490,7 +496,9 @@ class Explainer:
         """Explain one image; see :func:`medviz.explain.explain`."""
         from medviz.explain.methods import run_method
 
-        return run_method(self, image, method=method, class_index=class_index, layer=layer, **options)
+        return run_method(
+            self, image, method=method, class_index=class_index, layer=layer, **options
+        )
 
     def heatmaps(
         self,

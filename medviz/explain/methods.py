@@ -71,7 +71,8 @@ METHODS: dict[str, MethodInfo] = {
             "gradcam",
             "Grad-CAM",
             True,
-            "Feature maps of a layer weighted by the spatially averaged gradient of the class score.",
+            "Feature maps of a layer weighted by the spatially averaged gradient of the class "
+            "score.",
         ),
         MethodInfo(
             "gradcam++",
@@ -264,7 +265,9 @@ def run_batch(
     _check_options(key, options)
     x = explainer.prepare_batch(images)
     if class_indices is not None and len(np.asarray(class_indices).reshape(-1)) != len(x):
-        raise ModelError(f"got {len(np.asarray(class_indices).reshape(-1))} classes for {len(x)} images")
+        raise ModelError(
+            f"got {len(np.asarray(class_indices).reshape(-1))} classes for {len(x)} images"
+        )
     if key in GRADIENT_CAMS:
         name = _layers.resolve_cam_layer(explainer.model, layer)
         parts = [
@@ -272,7 +275,9 @@ def run_batch(
                 explainer,
                 x[i : i + batch_size],
                 method=key,
-                class_indices=None if class_indices is None else np.asarray(class_indices)[i : i + batch_size],
+                class_indices=None
+                if class_indices is None
+                else np.asarray(class_indices)[i : i + batch_size],
                 layer=name,
             )
             for i in range(0, len(x), batch_size)
@@ -281,19 +286,23 @@ def run_batch(
             empty = np.zeros((0, *x.shape[1:3]), np.float32)
             return empty, np.zeros(0, np.int64), np.zeros((0, explainer.n_classes), np.float32)
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+    wanted = [None] * len(x) if class_indices is None else np.asarray(class_indices).reshape(-1)
     results = [
         run_method(
             explainer,
             x[i],
             method=key,
-            class_index=None if class_indices is None else int(np.asarray(class_indices)[i]),
+            # -1 means "the predicted class", as in the batched CAM path.
+            class_index=None if wanted[i] is None or wanted[i] < 0 else int(wanted[i]),
             layer=layer,
             **options,
         )
         for i in range(len(x))
     ]
     return (
-        np.stack([r.heatmap for r in results]) if results else np.zeros((0, *x.shape[1:3]), np.float32),
+        np.stack([r.heatmap for r in results])
+        if results
+        else np.zeros((0, *x.shape[1:3]), np.float32),
         np.array([r.class_index for r in results], np.int64),
         np.stack([r.probabilities for r in results])
         if results

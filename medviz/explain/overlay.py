@@ -17,13 +17,31 @@ from medviz.errors import DataError
 
 _TABLES: dict[str, tuple[str, ...]] = {
     "viridis": (
-        "#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c",
-        "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725",
-    ),  # fmt: skip
+        "#440154",
+        "#482475",
+        "#414487",
+        "#355f8d",
+        "#2a788e",
+        "#21918c",
+        "#22a884",
+        "#44bf70",
+        "#7ad151",
+        "#bddf26",
+        "#fde725",
+    ),
     "inferno": (
-        "#000004", "#160b39", "#420a68", "#6a176e", "#932667", "#bc3754",
-        "#dd513a", "#f37819", "#fca50a", "#f6d746", "#fcffa4",
-    ),  # fmt: skip
+        "#000004",
+        "#160b39",
+        "#420a68",
+        "#6a176e",
+        "#932667",
+        "#bc3754",
+        "#dd513a",
+        "#f37819",
+        "#fca50a",
+        "#f6d746",
+        "#fcffa4",
+    ),
     "gray": ("#000000", "#ffffff"),
 }
 COLORMAPS: tuple[str, ...] = ("jet", "viridis", "inferno", "gray")
@@ -88,7 +106,11 @@ def _resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
-    """Convert ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` pixels in [0, 255] to ``(H, W, 3)`` uint8."""
+    """Convert ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` pixels in [0, 255] to ``(H, W, 3)``.
+
+    Returns:
+        ``(H, W, 3)`` uint8 array (grayscale copied into the three channels).
+    """
     arr = np.asarray(image)
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]

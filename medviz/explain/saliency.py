@@ -26,7 +26,9 @@ def _resolve_class(explainer: Explainer, x: np.ndarray, class_index: int | None)
     return (int(np.argmax(probs)) if requested < 0 else requested), probs
 
 
-def baseline_image(image: np.ndarray, kind: Baseline | float = "blur", *, sigma: float | None = None) -> np.ndarray:
+def baseline_image(
+    image: np.ndarray, kind: Baseline | float = "blur", *, sigma: float | None = None
+) -> np.ndarray:
     """A reference image with the information removed.
 
     Args:
@@ -187,7 +189,9 @@ def occlusion_sensitivity(
     if target not in ("score", "probability"):
         raise ModelError(f"target must be 'score' or 'probability', got {target!r}")
     if not 1 <= patch <= min(h, w) or stride < 1:
-        raise ModelError(f"patch must lie in [1, {min(h, w)}] and stride >= 1, got {patch}, {stride}")
+        raise ModelError(
+            f"patch must lie in [1, {min(h, w)}] and stride >= 1, got {patch}, {stride}"
+        )
     fill = baseline_image(x[0], baseline)
     ys = list(range(0, h - patch + 1, stride))
     xs = list(range(0, w - patch + 1, stride))

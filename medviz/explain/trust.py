@@ -382,7 +382,7 @@ def topk_iou(heatmap: np.ndarray, mask: np.ndarray, *, fraction: float | None = 
         IoU in ``[0, 1]`` (0 for an empty mask).
     """
     heat, m = _check_pair(heatmap, mask)
-    k = int(m.sum()) if fraction is None else int(round(float(fraction) * heat.size))
+    k = int(m.sum()) if fraction is None else round(float(fraction) * heat.size)
     if fraction is not None and not 0.0 < fraction <= 1.0:
         raise DataError(f"fraction must lie in (0, 1], got {fraction}")
     if k == 0 or not m.any():
@@ -529,13 +529,17 @@ def localization_score(
     )
     masks = part.masks[indices]
     hits = np.array(
-        [pointing_game(h, m, tolerance_px=tolerance_px) for h, m in zip(heatmaps, masks, strict=True)]
+        [
+            pointing_game(h, m, tolerance_px=tolerance_px)
+            for h, m in zip(heatmaps, masks, strict=True)
+        ]
     )
     ious = np.array(
-        [topk_iou(h, m, fraction=fraction) for h, m in zip(heatmaps, masks, strict=True)], np.float64
+        [topk_iou(h, m, fraction=fraction) for h, m in zip(heatmaps, masks, strict=True)],
+        np.float64,
     )
-    from medviz.explain.methods import METHODS
     from medviz.explain.layers import resolve_cam_layer
+    from medviz.explain.methods import METHODS
 
     used_layer = resolve_cam_layer(explainer.model, layer) if METHODS[key].needs_layer else None
     return LocalizationReport(

@@ -30,7 +30,12 @@ def _few_steps():
 
 
 def _tiny_cnn(
-    *, size: int = 32, channels: int = 1, outputs: int = 3, activation: str = "softmax", seed: int = 1
+    *,
+    size: int = 32,
+    channels: int = 1,
+    outputs: int = 3,
+    activation: str = "softmax",
+    seed: int = 1,
 ) -> keras.Model:
     keras.utils.set_random_seed(seed)
     inp = keras.Input((size, size, channels), name="image")

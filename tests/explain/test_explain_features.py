@@ -53,7 +53,7 @@ def test_feature_grid_orders_strongest_first(tiny_cnn, images):
     assert len(index) == 4
     means = maps.mean(axis=(0, 1))
     assert list(index) == list(np.argsort(-means, kind="stable")[:4])
-    assert grid.shape == (2 * 33 - 1, 2 * 33 - 1) and 0 <= grid.min() and grid.max() <= 1
+    assert grid.shape == (2 * 33 - 1, 2 * 33 - 1) and grid.min() >= 0 and grid.max() <= 1
 
 
 def test_filter_kernels(tiny_cnn, transfer_model):
@@ -64,5 +64,5 @@ def test_filter_kernels(tiny_cnn, transfer_model):
     assert kernel_grid(tiny_cnn).ndim == 2
     rgb = kernel_grid(transfer_model)
     assert rgb.ndim == 3 and rgb.shape[-1] == 3
-    with pytest.raises(ModelError, match="no 4-D convolution kernel.*conv1"):
+    with pytest.raises(ModelError, match=r"no 4-D convolution kernel.*conv1"):
         filter_kernels(tiny_cnn, layer="gap")

@@ -43,7 +43,7 @@ def test_every_method_gives_a_unit_heatmap(models, images, kind, method):
     assert isinstance(result, Explanation)
     assert result.heatmap.shape == image.shape[:2]
     assert result.heatmap.dtype == np.float32
-    assert 0.0 <= result.heatmap.min() and result.heatmap.max() <= 1.0
+    assert result.heatmap.min() >= 0.0 and result.heatmap.max() <= 1.0
     assert np.isfinite(result.heatmap).all()
     assert result.heatmap.max() == pytest.approx(1.0)  # not a constant map, even untrained
     # Default class: the predicted one (ties of an untrained model aside).
@@ -124,7 +124,11 @@ def test_matches_tf_keras_vis(models, images, kind, method):
     # factor (it overflows for large logits and cancels in the normalisation).
     for cls in (0, 1):
         ours, _, _ = gradient_cams(
-            model, image[None], method=method, class_indices=[cls], low_resolution=True,
+            model,
+            image[None],
+            method=method,
+            class_indices=[cls],
+            low_resolution=True,
             normalize=False,
         )
         theirs = reference_cam(
@@ -139,6 +143,7 @@ def test_matches_tf_keras_vis(models, images, kind, method):
         np.testing.assert_allclose(a * k, b, atol=1e-4 * np.abs(b).max())
 
 
+@pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning")
 @pytest.mark.parametrize("kind", ["tiny", "sigmoid"])
 def test_scorecam_matches_tf_keras_vis(models, images, kind):
     model, image = models[kind], images[kind]
@@ -165,17 +170,17 @@ def test_batched_heatmaps_equal_single_ones(tiny_cnn, images):
     for i in range(3):
         single = explainer.explain(stack[i], method="gradcam", class_index=i).heatmap
         np.testing.assert_allclose(maps[i], single, atol=1e-5)
-    occl, _, _ = explainer.heatmaps(stack[:2], method="occlusion", patch=8)
-    assert occl.shape == (2, 32, 32)
+    occl, cls, _ = explainer.heatmaps(stack[:2], method="occlusion", class_indices=[-1, 2], patch=8)
+    assert occl.shape == (2, 32, 32) and cls[1] == 2
 
 
 def test_errors_name_what_was_received_and_allowed(tiny_cnn, images):
     image = images["tiny"]
-    with pytest.raises(ModelError, match="unknown explanation method 'gradcam3'.*gradcam"):
+    with pytest.raises(ModelError, match=r"unknown explanation method 'gradcam3'.*gradcam"):
         explain(tiny_cnn, image, method="gradcam3")
-    with pytest.raises(ModelError, match="class_index 5 is out of range.*0..2"):
+    with pytest.raises(ModelError, match=r"class_index 5 is out of range.*0..2"):
         explain(tiny_cnn, image, method="gradcam", class_index=5)
-    with pytest.raises(ModelError, match="no option.*samples.*none"):
+    with pytest.raises(ModelError, match=r"no option.*samples.*none"):
         explain(tiny_cnn, image, method="gradcam", samples=3)
     with pytest.raises(ModelError, match="leave layer unset"):
         explain(tiny_cnn, image, method="saliency", layer="conv1")
@@ -209,3 +214,77 @@ def test_registry_entries_are_frozen_dataclasses():
         "scorecam",
         "scorecam-fast",
     }
+
+
+def _head_variant(kind: str):
+    import keras
+
+    keras.utils.set_random_seed(5)
+    if kind == "sequential":
+        return keras.Sequential(
+            [
+                keras.Input((16, 16, 1)),
+                keras.layers.Conv2D(4, 3, activation="relu", name="c"),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
+    inp = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    if kind == "activation-layer":
+        out = keras.layers.Activation("softmax")(keras.layers.Dense(2)(x))
+    elif kind == "softmax-layer":
+        out = keras.layers.Softmax()(keras.layers.Dense(2)(x))
+    elif kind == "einsum":  # softmax on a non-Dense layer: the linear-clone fallback
+        out = keras.layers.EinsumDense("ab,bc->ac", output_shape=2, activation="softmax")(x)
+    else:  # plain logits
+        out = keras.layers.Dense(2)(x)
+    return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize(
+    "kind", ["sequential", "activation-layer", "softmax-layer", "einsum", "logits"]
+)
+def test_other_heads(kind):
+    model = _head_variant(kind)
+    explainer = Explainer(model)
+    assert explainer.uses_clone == (kind == "einsum")
+    image = np.random.default_rng(0).integers(0, 255, (16, 16, 1)).astype(np.uint8)
+    out = np.asarray(model(image[None].astype(np.float32)))[0]
+    expected = out if kind != "logits" else np.exp(out - out.max()) / np.exp(out - out.max()).sum()
+    result = explainer.explain(image, method="gradcam", class_index=1)
+    np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
+    assert result.layer == "c" and result.heatmap.shape == (16, 16)
+    theirs = reference_cam(model, image, method="gradcam", class_index=1, expand=False)
+    ours, _, _ = gradient_cams(explainer, image[None], class_indices=[1], low_resolution=True)
+    np.testing.assert_allclose(ours[0], theirs, atol=1e-3)
+
+
+def test_per_method_functions_match_explain(tiny_cnn, images):
+    from medviz.explain import (
+        gradcam,
+        gradcam_plus_plus,
+        integrated_gradients,
+        layercam,
+        occlusion_sensitivity,
+        scorecam,
+        smoothgrad,
+        vanilla_saliency,
+    )
+
+    pairs = {
+        "gradcam": gradcam,
+        "gradcam++": gradcam_plus_plus,
+        "layercam": layercam,
+        "scorecam": scorecam,
+        "saliency": vanilla_saliency,
+        "smoothgrad": smoothgrad,
+        "integrated-gradients": integrated_gradients,
+        "occlusion": occlusion_sensitivity,
+    }
+    for method, fn in pairs.items():
+        heat, cls, probs = fn(tiny_cnn, images["tiny"], class_index=2)
+        reference = explain(tiny_cnn, images["tiny"], method=method, class_index=2)
+        assert cls == 2 and probs.shape == (3,)
+        np.testing.assert_allclose(heat, reference.heatmap, atol=1e-6)

@@ -20,12 +20,16 @@ def test_colormap_shape_dtype_and_ends(name):
 
 def test_known_colours():
     ends = np.array([[0.0, 1.0]])
-    np.testing.assert_array_equal(colormap(ends, "viridis")[0], [[0x44, 0x01, 0x54], [0xFD, 0xE7, 0x25]])
+    np.testing.assert_array_equal(
+        colormap(ends, "viridis")[0], [[0x44, 0x01, 0x54], [0xFD, 0xE7, 0x25]]
+    )
     np.testing.assert_array_equal(colormap(ends, "inferno")[0], [[0, 0, 4], [0xFC, 0xFF, 0xA4]])
     jet = colormap(np.array([[0.0, 0.5, 1.0]]), "jet")[0]
     np.testing.assert_array_equal(jet, [[0, 0, 128], [128, 255, 128], [128, 0, 0]])
     # Out-of-range and NaN values are clipped, not wrapped.
-    np.testing.assert_array_equal(colormap(np.array([[-1.0, np.nan, 2.0]]), "gray")[0, :, 0], [0, 0, 255])
+    np.testing.assert_array_equal(
+        colormap(np.array([[-1.0, np.nan, 2.0]]), "gray")[0, :, 0], [0, 0, 255]
+    )
 
 
 def test_viridis_is_monotonic_in_lightness():

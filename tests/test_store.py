@@ -1,0 +1,123 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from medviz.errors import ModelError, OfflineError
+from medviz.store import (
+    ModelCard,
+    load_bundle,
+    render_card_markdown,
+    save_bundle,
+    validate_repo_id,
+)
+
+
+def test_round_trip_folder_and_file(tiny_model_dir, tiny_packaged, tiny_microcalc):
+    from dataclasses import replace
+
+    bundle = load_bundle(tiny_model_dir)
+    assert bundle.card.created and bundle.card.medviz_version  # stamped by save_bundle
+    assert replace(bundle.card, created="", medviz_version="") == tiny_packaged.bundle.card
+    images = tiny_microcalc.images[:5]
+    np.testing.assert_allclose(
+        bundle.predict_proba(images), tiny_packaged.bundle.predict_proba(images), atol=1e-5
+    )
+    from_file = load_bundle(tiny_model_dir / "model.keras")
+    assert from_file.card.name == "tiny"
+    readme = (tiny_model_dir / "README.md").read_text()
+    assert readme.startswith("---\nlibrary_name: keras") and "not for clinical use" in readme
+
+
+def test_model_without_card_gets_an_inferred_one(tiny_model_dir, tmp_path):
+    shutil.copy(tiny_model_dir / "model.keras", tmp_path / "bare.keras")
+    bundle = load_bundle(tmp_path / "bare.keras")
+    assert bundle.card.class_names == ("class 0", "class 1")
+    assert bundle.card.image_size == 32 and bundle.card.limitations
+
+
+def test_failed_save_keeps_the_previous_model(tiny_model_dir, tiny_packaged, tmp_path, monkeypatch):
+    target = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, target)
+    before = (target / "model.keras").read_bytes()
+    model = tiny_packaged.bundle.model
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(model), "save", disk_full)
+    with pytest.raises(ModelError, match="No space left on device.*unchanged"):
+        save_bundle(model, tiny_packaged.bundle.card, target)
+    assert (target / "model.keras").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "staging folder left behind"
+
+
+def test_lambda_layers_are_refused(tmp_path):
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Lambda(lambda t: t * 2)(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "evil.keras")
+    with pytest.raises(ModelError, match="Lambda"):
+        load_bundle(tmp_path / "evil.keras")
+
+
+def test_legacy_formats_say_convert(tmp_path):
+    (tmp_path / "old.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(ModelError, match="legacy HDF5.*convert"):
+        load_bundle(tmp_path / "old.h5")
+    saved = tmp_path / "savedmodel"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(ModelError, match="SavedModel.*Convert"):
+        load_bundle(saved)
+    with pytest.raises(ModelError, match="does not exist"):
+        load_bundle(tmp_path / "missing")
+
+
+def test_card_that_disagrees_with_the_model_is_refused(tiny_model_dir, tmp_path):
+    target = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, target)
+    card = json.loads((target / "card.json").read_text())
+    card["class_names"] = ["a", "b", "c"]
+    (target / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="disagree"):
+        load_bundle(target)
+
+
+def test_hub_loading_from_a_local_cache(tiny_model_dir, tmp_path, monkeypatch):
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--medviz--tiny" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    for name in ("model.keras", "card.json", "README.md"):
+        shutil.copy(tiny_model_dir / name, snapshot / name)
+    (cache / "models--medviz--tiny" / "refs").mkdir()
+    (cache / "models--medviz--tiny" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    bundle = load_bundle("hf://medviz/tiny")
+    assert bundle.card.name == "tiny"
+    with pytest.raises(OfflineError, match="not in the local cache"):
+        load_bundle("hf://medviz/absent")
+
+
+@pytest.mark.parametrize("repo", ["../etc", "user", "user/re po", "a/b/c", "/abs/path"])
+def test_invalid_repo_ids(repo):
+    with pytest.raises(ModelError, match="invalid Hugging Face repo id"):
+        validate_repo_id(repo)
+
+
+def test_card_validation_and_markdown():
+    with pytest.raises(ModelError, match="2 class names"):
+        ModelCard(name="x", class_names=("a",), image_size=8, channels=1)
+    with pytest.raises(ModelError, match="channels"):
+        ModelCard(name="x", class_names=("a", "b"), image_size=8, channels=2)
+    card = ModelCard(name="x", class_names=("a", "b"), image_size=8, channels=1, licence="CC BY 4.0")
+    text = render_card_markdown(card)
+    assert "license: cc-by-4.0" in text and "`a`, `b`" in text
+    assert ModelCard.from_dict({**card.to_dict(), "future_field": 1}) == card

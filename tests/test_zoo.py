@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from medviz.errors import ModelError
+from medviz.zoo import ARCHITECTURES, build_model, get_arch, layer_table, parameter_counts
+
+
+def _size(spec):
+    return max(spec.min_size, 32)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_every_architecture_is_flat_and_trains_one_step(name):
+    import keras
+
+    spec = ARCHITECTURES[name]
+    size = _size(spec)
+    options = {"pretrained": False} if spec.transfer else {}
+    model = build_model(name, (size, size, 1), 3, seed=0, **options)
+    assert not any(isinstance(layer, keras.Model) for layer in model.layers), "nested model"
+    assert model.layers[-1].name == "predictions"
+    x = np.random.default_rng(0).uniform(0, 255, (4, size, size, 1)).astype("float32")
+    y = keras.utils.to_categorical([0, 1, 2, 0], 3)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile=False)
+    before = [w.copy() for w in model.get_weights()]
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    changed = any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    assert changed
+    probs = np.asarray(model(x))
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_transfer_feature_extractor_freezes_the_backbone():
+    model = build_model(
+        "mobilenetv2", (32, 32, 3), 2, pretrained=False, mode="feature-extractor"
+    )
+    trainable = [layer.name for layer in model.layers if layer.trainable and layer.weights]
+    assert trainable == ["predictions"]
+    partly = build_model("mobilenetv2", (32, 32, 3), 2, pretrained=False, fine_tune_from=100)
+    rows = layer_table(partly)
+    assert not rows[50].trainable or not rows[50].params
+    assert any(r.trainable and r.params for r in rows[100:])
+
+
+def test_pretrained_offline_warns_and_falls_back(monkeypatch, tmp_path):
+    # An empty Keras home means no cached weights; the download must fail fast offline.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    import keras
+
+    def refuse(*args, **kwargs):
+        raise Exception("URL fetch failure: offline")  # what keras.utils.get_file raises
+
+    monkeypatch.setattr(keras.utils, "get_file", refuse)
+    monkeypatch.setattr("keras.src.applications.mobilenet_v2.file_utils.get_file", refuse)
+    with pytest.warns(RuntimeWarning, match="random initialisation"):
+        model = build_model("mobilenetv2", (32, 32, 1), 2)
+    assert model.output_shape == (None, 2)
+
+
+def test_errors_name_what_was_received():
+    with pytest.raises(ModelError, match="unknown architecture 'vgg99'"):
+        get_arch("vgg99")
+    with pytest.raises(ModelError, match="at least 64"):
+        build_model("alexnet", (32, 32, 1), 2)
+    with pytest.raises(ModelError, match="channels"):
+        build_model("fast-cnn", (32, 32, 2), 2)
+    with pytest.raises(ModelError, match="n_classes"):
+        build_model("fast-cnn", (32, 32, 1), 1)
+    with pytest.raises(ModelError, match="takes no options"):
+        build_model("fast-cnn", (32, 32, 1), 2, pretrained=True)
+
+
+def test_layer_table_and_parameter_counts_agree():
+    model = build_model("fast-cnn", (32, 32, 1), 2)
+    rows = layer_table(model)
+    trainable, total = parameter_counts(model)
+    assert sum(r.params for r in rows) == total == model.count_params()
+    assert trainable < total  # BatchNorm moving statistics are not trainable
+    assert rows[0].name == "image"
