@@ -141,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         imbalance=args.imbalance,
         early_stopping_patience=args.patience if args.patience > 0 else None,
     )
-    command = "python -m medviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m medviz " + " ".join(shlex.quote(a) for a in args.argv)
     name = args.name or Path(args.out).name
     progress = Progress(args.epochs * max(args.repeats, 1), label="train", enabled=not args.json)
     epochs_done = [0]
@@ -373,7 +373,9 @@ def build_parser() -> CliParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in model cards as the command that reproduces the model
     try:
         return int(args.handler(args))
     except MedvizError as err:

@@ -29,8 +29,14 @@ def test_evaluate_split_uses_the_card_threshold(tiny_packaged, tiny_microcalc):
 def test_repeats_report_mean_and_std(tiny_microcalc):
     config = TrainConfig(epochs=1, augment=AugmentConfig.none(), jit_compile=False)
     seen = []
-    runs = train_repeats(config, tiny_microcalc, repeats=2, name="r", n_bootstrap=10,
-                         on_run_end=lambda i, run: seen.append(run.result.config.seed))
+    runs = train_repeats(
+        config,
+        tiny_microcalc,
+        repeats=2,
+        name="r",
+        n_bootstrap=10,
+        on_run_end=lambda i, run: seen.append(run.result.config.seed),
+    )
     assert seen == [0, 1]
     mean, std = runs.summary["auc"]
     aucs = [r.evaluations["test"].auc for r in runs.runs]

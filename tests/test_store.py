@@ -47,7 +47,7 @@ def test_failed_save_keeps_the_previous_model(tiny_model_dir, tiny_packaged, tmp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(type(model), "save", disk_full)
-    with pytest.raises(ModelError, match="No space left on device.*unchanged"):
+    with pytest.raises(ModelError, match=r"No space left on device.*unchanged"):
         save_bundle(model, tiny_packaged.bundle.card, target)
     assert (target / "model.keras").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "staging folder left behind"
@@ -65,12 +65,12 @@ def test_lambda_layers_are_refused(tmp_path):
 
 def test_legacy_formats_say_convert(tmp_path):
     (tmp_path / "old.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(ModelError, match="legacy HDF5.*convert"):
+    with pytest.raises(ModelError, match=r"legacy HDF5.*convert"):
         load_bundle(tmp_path / "old.h5")
     saved = tmp_path / "savedmodel"
     saved.mkdir()
     (saved / "saved_model.pb").write_bytes(b"")
-    with pytest.raises(ModelError, match="SavedModel.*Convert"):
+    with pytest.raises(ModelError, match=r"SavedModel.*Convert"):
         load_bundle(saved)
     with pytest.raises(ModelError, match="does not exist"):
         load_bundle(tmp_path / "missing")
@@ -117,7 +117,9 @@ def test_card_validation_and_markdown():
         ModelCard(name="x", class_names=("a",), image_size=8, channels=1)
     with pytest.raises(ModelError, match="channels"):
         ModelCard(name="x", class_names=("a", "b"), image_size=8, channels=2)
-    card = ModelCard(name="x", class_names=("a", "b"), image_size=8, channels=1, licence="CC BY 4.0")
+    card = ModelCard(
+        name="x", class_names=("a", "b"), image_size=8, channels=1, licence="CC BY 4.0"
+    )
     text = render_card_markdown(card)
     assert "license: cc-by-4.0" in text and "`a`, `b`" in text
     assert ModelCard.from_dict({**card.to_dict(), "future_field": 1}) == card

@@ -55,8 +55,14 @@ def test_stop_between_batches_keeps_the_best_model(tiny_microcalc, tmp_path):
 
 def test_early_stopping_is_reported(tiny_microcalc):
     result = train(
-        TrainConfig(epochs=30, early_stopping_patience=1, monitor="val_loss", learning_rate=0.3,
-                    optimizer="sgd", **FAST),
+        TrainConfig(
+            epochs=30,
+            early_stopping_patience=1,
+            monitor="val_loss",
+            learning_rate=0.3,
+            optimizer="sgd",
+            **FAST,
+        ),
         tiny_microcalc,
     )
     assert result.stopped_early and result.epochs_run < 30
@@ -95,8 +101,13 @@ def test_config_validation_and_round_trip():
 
 def test_pipeline_batches_are_float_one_hot_and_augmented():
     images = np.full((10, 8, 8, 1), 100, np.uint8)
-    ds = make_pipeline(images, np.arange(10) % 2, 2, batch_size=4,
-                       augment=AugmentConfig(rotation_deg=0, zoom_max=1.0, noise_sigma=10))
+    ds = make_pipeline(
+        images,
+        np.arange(10) % 2,
+        2,
+        batch_size=4,
+        augment=AugmentConfig(rotation_deg=0, zoom_max=1.0, noise_sigma=10),
+    )
     x, y = next(iter(ds))
     assert x.dtype.name == "float32" and tuple(y.shape) == (4, 2)
     assert float(np.std(x.numpy())) > 5
@@ -124,7 +135,11 @@ def test_default_recipe_reaches_auc_095_within_a_minute():
     result = train(TrainConfig(epochs=8, augment=spec.augment, jit_compile=False), data)
     seconds = time.perf_counter() - start
     test = data.split("test")
-    auc = evaluate(test.labels, predict_proba(result.model, test.images),
-                   class_names=data.class_names, n_bootstrap=0).auc
+    auc = evaluate(
+        test.labels,
+        predict_proba(result.model, test.images),
+        class_names=data.class_names,
+        n_bootstrap=0,
+    ).auc
     assert auc >= 0.95, auc
     assert seconds < 120, seconds  # 60 s target on an idle 2-core machine; slack for CI load

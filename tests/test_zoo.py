@@ -32,9 +32,7 @@ def test_every_architecture_is_flat_and_trains_one_step(name):
 
 
 def test_transfer_feature_extractor_freezes_the_backbone():
-    model = build_model(
-        "mobilenetv2", (32, 32, 3), 2, pretrained=False, mode="feature-extractor"
-    )
+    model = build_model("mobilenetv2", (32, 32, 3), 2, pretrained=False, mode="feature-extractor")
     trainable = [layer.name for layer in model.layers if layer.trainable and layer.weights]
     assert trainable == ["predictions"]
     partly = build_model("mobilenetv2", (32, 32, 3), 2, pretrained=False, fine_tune_from=100)

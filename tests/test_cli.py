@@ -1,0 +1,180 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medviz.cli import main, parse_augment
+from medviz.errors import MedvizError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_datasets_lists_the_registry(capsys):
+    code, out, _ = run(capsys, "datasets", "--json")
+    payload = json.loads(out)
+    names = {d["name"] for d in payload["datasets"]}
+    assert code == 0 and {"synthetic-microcalc", "brain-mri", "pneumoniamnist"} <= names
+    synthetic = next(d for d in payload["datasets"] if d["name"] == "synthetic-microcalc")
+    assert synthetic["available"] is True
+
+
+def test_inspect_reports_counts(capsys, tmp_path):
+    folder = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(
+                folder / cls / f"{i}.png"
+            )
+    code, out, _ = run(capsys, "inspect", "--data", str(folder), "--json", "--image-size", "16")
+    report = json.loads(out)
+    assert code == 0
+    assert sum(sum(c.values()) for c in report["counts"].values()) == 24
+
+
+def test_train_evaluate_predict_round_trip(capsys, tmp_path, tiny_model_dir):
+    out_dir = tmp_path / "m"
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--data",
+        "synthetic-microcalc",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--limit-per-class",
+        "60",
+        "--augment",
+        "none",
+        "--out",
+        str(out_dir),
+        "--json",
+    )
+    payload = json.loads(out)
+    assert code == 0 and payload["epochs_run"] == 1
+    assert (out_dir / "model.keras").exists() and (out_dir / "card.json").exists()
+    card = json.loads((out_dir / "card.json").read_text())
+    assert "python -m medviz train" in card["training"]["command"]
+
+    code, out, _ = run(
+        capsys,
+        "evaluate",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        "synthetic-microcalc",
+        "--split",
+        "test",
+        "--bootstrap",
+        "50",
+        "--json",
+    )
+    metrics = json.loads(out)
+    assert code == 0
+    for key in (
+        "n",
+        "classes",
+        "accuracy",
+        "auc",
+        "auc_ci",
+        "confusion_matrix",
+        "per_class",
+        "ece",
+    ):
+        assert key in metrics
+    assert metrics["classes"] == ["normal", "microcalcification"]
+
+    good = tmp_path / "good.png"
+    Image.fromarray(np.full((40, 40), 120, np.uint8)).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    code, out, _ = run(
+        capsys, "predict", "--model", str(tiny_model_dir), str(good), str(bad), "--json"
+    )
+    rows = json_lines(out)
+    assert code == 3
+    assert rows[0]["file"] == str(good) and set(rows[0]["probabilities"]) == set(metrics["classes"])
+    assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
+    assert rows[1]["file"] == str(bad) and "error" in rows[1]
+    code, out, _ = run(capsys, "predict", "--model", str(tiny_model_dir), str(good), "--json")
+    assert code == 0
+
+
+def test_cross_dataset_class_mismatch_lists_both_sets(capsys, tiny_model_dir, tmp_path):
+    folder = tmp_path / "other"
+    for cls in ("cat", "dog"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((8, 8), i * 20, np.uint8)).save(folder / cls / f"{i}.png")
+    code, _, err = run(capsys, "evaluate", "--model", str(tiny_model_dir), "--data", str(folder))
+    assert code == 2 and err.startswith("error:") and "cat" in err and "normal" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", "no-such-dataset", "--out", "x"],
+        ["train", "--arch", "vgg99", "--out", "x", "--limit-per-class", "5"],
+        ["evaluate", "--model", "/nonexistent", "--data", "synthetic-microcalc"],
+        ["inspect", "--data", "/nonexistent/folder"],
+        ["train", "--augment", "twirl=3", "--out", "x"],
+        ["train"],  # missing --out: argparse usage error
+        ["frobnicate"],
+    ],
+)
+def test_bad_input_exits_2_with_one_error_line(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(argv))
+    _, err = capsys.readouterr()
+    assert exc.value.code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "Traceback" not in err
+
+
+def test_parse_augment():
+    assert parse_augment("none").is_identity
+    config = parse_augment("rotation=5,noise=20,hflip")
+    assert config.rotation_deg == 5 and config.noise_sigma == 20 and config.horizontal_flip
+    assert config.zoom_max == 1.0
+    with pytest.raises(MedvizError, match="needs a number"):
+        parse_augment("rotation=lots")
+
+
+def test_module_entry_point_help_and_errors():
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "medviz", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "train" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "medviz", "inspect", "--data", "nope"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.startswith("error:")
+    assert "Traceback" not in done.stderr
