@@ -1,0 +1,204 @@
+"""Display pieces shared by the pages: header, sidebar, error boundary, image grids."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import streamlit as st
+
+from medviz.errors import MedvizError
+from medviz.ui import cache, settings, state
+
+log = logging.getLogger(__name__)
+
+PAGE_PATHS = {
+    "home": "pages/home.py",
+    "data": "pages/data.py",
+    "augment": "pages/augment.py",
+    "train": "pages/train.py",
+    "evaluate": "pages/evaluate.py",
+    "classify": "pages/classify.py",
+    "explain": "pages/explain.py",
+    "models": "pages/models.py",
+}
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def error_message(err: BaseException) -> str:
+    """The sentence shown to a user for an error they caused."""
+    if isinstance(err, MedvizError):
+        text = str(err)
+    elif isinstance(err, OSError):
+        detail = err.strerror or str(err)
+        where = f" ({state.path_label(err.filename)})" if getattr(err, "filename", None) else ""
+        text = f"could not read or write a file{where}: {detail}"
+    else:
+        text = str(err)
+    return text[:1].upper() + text[1:] if text else "Something went wrong."
+
+
+@contextlib.contextmanager
+def user_errors(prefix: str = "") -> Iterator[None]:
+    """Show MedViz and file-system errors as ``st.error`` and carry on (no traceback).
+
+    Streamlit's own control-flow exceptions (rerun, stop, switch page) pass through.
+    """
+    try:
+        yield
+    except (MedvizError, OSError) as err:
+        log.info("user error: %s", err)
+        st.error(f"{prefix}{error_message(err)}", icon=":material/error:")
+
+
+# --- page frame ---------------------------------------------------------------------------------
+
+
+def page_header(title: str, intro: str) -> None:
+    """The page title and one line on what the page is for."""
+    st.title(title, anchor=False)
+    st.caption(intro)
+
+
+def sidebar() -> None:
+    """Active model and dataset, training status, demo switch and the medical disclaimer."""
+    state.collect_finished_jobs()
+    app = state.get()
+    with st.sidebar:
+        entry = state.active_model()
+        st.markdown("**Active model**")
+        if entry is None:
+            st.caption("None yet — pick one on **Models** or press **Run the demo** on Home.")
+        else:
+            st.markdown(f":material/neurology: {entry.title}")
+            st.caption(f"{entry.summary} · {state.ORIGIN_LABELS[entry.origin]}")
+        st.markdown("**Dataset**")
+        choice = state.active_dataset()
+        if choice is None:
+            st.caption("None yet — choose one on **Data**.")
+        else:
+            st.markdown(f":material/dataset: {choice.label}")
+            size = f"{choice.image_size} px" if choice.image_size else "native size"
+            limit = (
+                f" · ≤{choice.limit_per_class}/class" if choice.limit_per_class is not None else ""
+            )
+            st.caption(f"{size}{limit}")
+        job = state.running_job()
+        if job is not None:
+            snap = job.snapshot()
+            st.progress(snap.fraction, text=f"Training {job.title}: {snap.message}")
+        st.divider()
+        if settings.demo_forced():
+            st.badge("Demo mode", icon=":material/co_present:", color="blue")
+        else:
+            app.demo_toggle = st.toggle(
+                "Presentation mode",
+                value=app.demo_toggle,
+                help="Hides server paths and model uploads, as MEDVIZ_DEMO=1 does.",
+            )
+        st.caption(f":material/medical_information: **{settings.DISCLAIMER}**")
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+def activate_shipped(name: str = settings.DEFAULT_MODEL) -> state.ModelEntry:
+    """Make a shipped model the session's active model.
+
+    Raises:
+        ModelError: No such shipped model, or its card is unreadable.
+    """
+    from medviz.errors import ModelError
+
+    model = cache.shipped_model(name)
+    if model is None:
+        raise ModelError(
+            f"the shipped model {name!r} is not in {state.path_label(settings.models_dir())}"
+        )
+    return state.add_model(cache.shipped_entry(model))
+
+
+def start_demo() -> None:
+    """The one-click demo: the shipped default model and the embedded data, first example."""
+    activate_shipped(settings.DEFAULT_MODEL)
+    state.set_dataset(state.default_dataset_choice())
+    state.get().classify_example = 0
+
+
+def require_model(purpose: str) -> state.ModelEntry | None:
+    """The active model; without one, say so and offer the shipped default in one click."""
+    entry = state.active_model()
+    if entry is not None:
+        return entry
+    st.info(f"No model is active. {purpose}", icon=":material/info:")
+    cols = st.columns([1, 1, 2])
+    if cols[0].button(
+        "Use the shipped default model", type="primary", icon=":material/bolt:", key="use_default"
+    ):
+        with user_errors():
+            activate_shipped()
+            st.rerun()
+    cols[1].page_link(PAGE_PATHS["models"], label="Browse models", icon=":material/inventory_2:")
+    return None
+
+
+def require_dataset() -> state.DatasetChoice:
+    """The session's dataset, or the embedded synthetic one when none was chosen."""
+    return state.active_dataset() or state.default_dataset_choice()
+
+
+# --- images -------------------------------------------------------------------------------------
+
+
+def upscale(image: np.ndarray, size: int = 256) -> np.ndarray:
+    """Enlarge a small image for display with nearest-neighbour (every pixel stays visible)."""
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    height, width = arr.shape[:2]
+    factor = max(1, size // max(height, width))
+    if factor == 1:
+        return arr
+    return np.repeat(np.repeat(arr, factor, axis=0), factor, axis=1)
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, 3)`` uint8 for ``st.image`` (floats in [0, 1] are scaled)."""
+    arr = np.asarray(image)
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    return arr
+
+
+def image_grid(
+    images: Sequence[np.ndarray] | np.ndarray,
+    captions: Sequence[str] | None = None,
+    *,
+    columns: int = 6,
+    size: int = 160,
+) -> None:
+    """Images in rows of ``columns``, each enlarged to about ``size`` pixels."""
+    items = list(images)
+    for start in range(0, len(items), columns):
+        cols = st.columns(columns)
+        for offset, image in enumerate(items[start : start + columns]):
+            caption = captions[start + offset] if captions is not None else None
+            cols[offset].image(
+                upscale(to_display(image), size), caption=caption, width="stretch"
+            )
+
+
+def colour_legend(colormap: str = "jet", *, label: str = "importance") -> None:
+    """A horizontal colour bar with low/high labels: the legend of a heatmap overlay."""
+    from medviz.explain import colorbar
+
+    legend = colorbar(colormap, height=256, width=14)
+    bar = np.rot90(legend.image, k=-1)  # high values on the right
+    st.image(bar, width="stretch")
+    st.caption(f"Colour legend: ← low {label} · high {label} →")

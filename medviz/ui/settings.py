@@ -1,0 +1,67 @@
+"""Environment switches of the web app (read on every call, so tests can set them).
+
+=========================  =========================================================
+``MEDVIZ_DEMO``            ``1``: conference/kiosk mode (no server paths, no model
+                           uploads or Hub, shipped models preloaded, offline).
+``MEDVIZ_MAX_EPOCHS``      Upper bound of the epochs slider (tests: 1–3).
+``MEDVIZ_MAX_UPLOAD_MB``   Largest accepted upload in MB (default 200, as
+                           ``server.maxUploadSize`` in ``.streamlit/config.toml``).
+``MEDVIZ_JIT``             ``0`` turns XLA compilation of training off by default.
+``MEDVIZ_POLL_SECONDS``    How often the Train page refreshes a running job.
+``MEDVIZ_MODELS_DIR``      Folder of shipped models (default ``<repo>/models``).
+=========================  =========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = "microcalc-synthetic"
+DISCLAIMER = "Research and teaching only — not for clinical use."
+APP_TITLE = "MedViz"
+TAGLINE = "Train, test and explain CNNs on medical images"
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _int_env(name: str, default: int, *, low: int = 1) -> int:
+    try:
+        return max(low, int(os.environ.get(name, "") or default))
+    except ValueError:
+        return default
+
+
+def demo_forced() -> bool:
+    """Whether ``MEDVIZ_DEMO`` switches demo mode on for everybody (no toggle then)."""
+    return os.environ.get("MEDVIZ_DEMO", "").strip().lower() in _TRUE
+
+
+def max_epochs() -> int:
+    """Largest number of epochs a user may ask for."""
+    return _int_env("MEDVIZ_MAX_EPOCHS", 200)
+
+
+def max_upload_mb() -> int:
+    """Largest upload in megabytes."""
+    return _int_env("MEDVIZ_MAX_UPLOAD_MB", 200)
+
+
+def jit_default() -> bool:
+    """Default of the "XLA compile" training option."""
+    return os.environ.get("MEDVIZ_JIT", "1").strip().lower() in _TRUE
+
+
+def poll_seconds() -> float:
+    """Refresh period of a running training job, in seconds."""
+    try:
+        return max(0.2, float(os.environ.get("MEDVIZ_POLL_SECONDS", "") or 1.0))
+    except ValueError:
+        return 1.0
+
+
+def models_dir() -> Path:
+    """Folder holding the shipped models (one sub-folder per model)."""
+    env = os.environ.get("MEDVIZ_MODELS_DIR")
+    return Path(env).expanduser() if env else REPO_ROOT / "models"
