@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import keras
 import numpy as np
 
 from medviz.augment import AugmentConfig, augment_batch, build_augmenter
+from medviz.data.balance import class_weights, undersample
 from medviz.data.dataset import Dataset
 from medviz.errors import DataError, MedvizError
 from medviz.zoo import DEFAULT_ARCH, build_model, get_arch
@@ -225,24 +227,6 @@ def distribution_strategy():
     return tf.distribute.get_strategy()
 
 
-def _class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
-    counts = np.bincount(labels, minlength=n_classes).astype(float)
-    present = counts > 0
-    weights = np.zeros(n_classes)
-    weights[present] = len(labels) / (present.sum() * counts[present])
-    return {i: float(w) for i, w in enumerate(weights)}
-
-
-def _undersample(labels: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    counts = np.bincount(labels)
-    smallest = counts[counts > 0].min()
-    keep = [
-        rng.choice(np.flatnonzero(labels == c), smallest, replace=False) for c in np.unique(labels)
-    ]
-    return np.sort(np.concatenate(keep))
-
-
 def train(
     config: TrainConfig,
     data: Dataset,
@@ -270,9 +254,6 @@ def train(
     Raises:
         DataError: A split is missing or holds a single class.
     """
-    import keras
-    import tensorflow as tf
-
     train_set = data.split("train")
     try:
         val_set = data.split("val")
@@ -291,10 +272,10 @@ def train(
     x_train, y_train = resize_images(train_set.images, size), train_set.labels
     x_val, y_val = resize_images(val_set.images, size), val_set.labels
     if config.imbalance == "undersample":
-        keep = _undersample(y_train, config.seed)
+        keep = undersample(y_train, seed=config.seed)
         x_train, y_train = x_train[keep], y_train[keep]
     class_weight = (
-        _class_weights(y_train, data.n_classes) if config.imbalance == "class-weights" else None
+        class_weights(y_train, data.n_classes) if config.imbalance == "class-weights" else None
     )
     n_classes = data.n_classes
     input_shape = (size, size, data.image_shape[-1])
@@ -369,7 +350,6 @@ def train(
         model.set_weights(tracker.best_weights)
     finished = tracker.epochs_done
     stopped_early = not tracker.stopped_by_user and 0 < finished < config.epochs
-    del tf  # imported for the side effect of a ready runtime before fit
     return TrainResult(
         model=model,
         history=tracker.history,
@@ -390,13 +370,7 @@ def train(
     )
 
 
-def _make_tracker_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class _Tracker(_make_tracker_base()):  # type: ignore[misc]
+class _Tracker(keras.callbacks.Callback):
     """Progress reporting, cooperative stopping and best-weights keeping."""
 
     def __init__(
