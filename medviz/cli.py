@@ -151,10 +151,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         note = f"val_auc={p.logs.get('val_auc', float('nan')):.3f}"
         progress.update(epochs_done[0], note=note)
 
+    from medviz.store import RunStore
+
+    runs = RunStore(args.runs)
+    record = runs.create({"data": args.data, **config.to_dict()}, label=name)
+
+    def on_epoch_end_logged(p) -> None:
+        runs.log_history(record, p.history)  # atomically, so a killed run keeps its curves
+        on_epoch_end(p)
+
     options = {
         "name": name,
         "command": command,
-        "on_epoch_end": on_epoch_end,
+        "on_epoch_end": on_epoch_end_logged,
         "modality": _modality(args.data),
     }
     if args.repeats > 1:
@@ -164,10 +173,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         run, summary = train_and_package(config, data, **options), None
     progress.close()
     folder = save_bundle(run.bundle.model, run.bundle.card, args.out)
+    metrics = {split: ev.to_dict() for split, ev in run.evaluations.items()}
+    runs.finish(record, model=run.bundle.model, card=run.bundle.card, metrics=metrics)
     split = "test" if "test" in run.evaluations else "val"
     ev = run.evaluations[split]
     payload = {
         "model": str(folder),
+        "run": str(record.folder),
         "arch": config.arch,
         "dataset": data.name,
         "epochs_run": run.result.epochs_run,
@@ -342,6 +354,7 @@ def build_parser() -> CliParser:
     p.add_argument("--limit-per-class", type=int, default=None)
     p.add_argument("--name", default=None, help="model name in the card (default: folder name)")
     p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--runs", default="runs", help="run store folder (config, history, model)")
 
     p = add("evaluate", cmd_evaluate, "Evaluate a model on a dataset (cross-dataset aware).")
     p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")

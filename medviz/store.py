@@ -481,3 +481,113 @@ def render_card_markdown(card: ModelCard) -> str:
     lines += [f"- {item}" for item in card.limitations] or ["- None recorded."]
     lines += ["", "## Licence", f"Weights follow the data's licence: {card.licence}.", ""]
     return "\n".join(lines)
+
+
+# --- run store ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One training run on disk: ``runs/<id>/``.
+
+    Files: ``run.json`` (config, status, timestamps), ``history.json``
+    (per-epoch logs, rewritten after every epoch), ``metrics.json`` and
+    ``model/`` (a model folder) once finished. Every file is written
+    atomically, so a killed process leaves the last complete state.
+    """
+
+    run_id: str
+    folder: Path
+    status: str
+    config: dict[str, Any]
+    started: str
+    finished: str | None
+
+    @property
+    def model_folder(self) -> Path:
+        """Where the finished model lives."""
+        return self.folder / "model"
+
+
+class RunStore:
+    """A folder of training runs (default ``runs/``)."""
+
+    def __init__(self, root: str | Path = "runs") -> None:
+        self.root = Path(root)
+
+    def create(self, config: dict[str, Any], *, label: str = "run") -> RunRecord:
+        """Start a run: a new ``runs/<timestamp>-<label>-<random>/`` with ``run.json``."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", label)[:40] or "run"
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{uuid.uuid4().hex[:6]}"
+        folder = self.root / run_id
+        folder.mkdir(parents=True)
+        record = RunRecord(run_id, folder, "running", config, _now(), None)
+        self._write(record)
+        return record
+
+    def log_history(self, record: RunRecord, history: dict[str, list[float]]) -> None:
+        """Replace the run's history (call after every epoch)."""
+        atomic_write_json(record.folder / "history.json", history)
+
+    def finish(
+        self,
+        record: RunRecord,
+        *,
+        model: Any,
+        card: ModelCard,
+        metrics: dict[str, Any],
+        status: str = "finished",
+    ) -> RunRecord:
+        """Save the model and metrics, then mark the run ``status``."""
+        save_bundle(model, card, record.model_folder)
+        atomic_write_json(record.folder / "metrics.json", metrics)
+        done = replace(record, status=status, finished=_now())
+        self._write(done)
+        return done
+
+    def fail(self, record: RunRecord, reason: str) -> RunRecord:
+        """Mark a run as failed (or stopped before any model existed)."""
+        done = replace(record, status=f"failed: {reason}"[:200], finished=_now())
+        self._write(done)
+        return done
+
+    def list(self) -> list[RunRecord]:
+        """Every readable run, newest first; half-written folders are skipped."""
+        records = []
+        for run_json in self.root.glob("*/run.json"):
+            try:
+                values = json.loads(run_json.read_text(encoding="utf-8"))
+                records.append(
+                    RunRecord(
+                        values["run_id"],
+                        run_json.parent,
+                        values["status"],
+                        values["config"],
+                        values["started"],
+                        values.get("finished"),
+                    )
+                )
+            except (OSError, ValueError, KeyError):
+                continue
+        return sorted(records, key=lambda r: r.run_id, reverse=True)
+
+    def history(self, record: RunRecord) -> dict[str, list[float]]:
+        """The run's latest complete history ({} before the first epoch)."""
+        path = record.folder / "history.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def _write(self, record: RunRecord) -> None:
+        atomic_write_json(
+            record.folder / "run.json",
+            {
+                "run_id": record.run_id,
+                "status": record.status,
+                "config": record.config,
+                "started": record.started,
+                "finished": record.finished,
+            },
+        )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -72,6 +72,9 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path, tiny_model_dir):
     assert (out_dir / "model.keras").exists() and (out_dir / "card.json").exists()
     card = json.loads((out_dir / "card.json").read_text())
     assert "python -m medviz train" in card["training"]["command"]
+    run_folder = Path(payload["run"])
+    assert json.loads((run_folder / "run.json").read_text())["status"] == "finished"
+    assert len(json.loads((run_folder / "history.json").read_text())["loss"]) == 1
 
     code, out, _ = run(
         capsys,

@@ -123,3 +123,27 @@ def test_card_validation_and_markdown():
     text = render_card_markdown(card)
     assert "license: cc-by-4.0" in text and "`a`, `b`" in text
     assert ModelCard.from_dict({**card.to_dict(), "future_field": 1}) == card
+
+
+def test_run_store_records_history_and_model(tiny_packaged, tmp_path):
+    from medviz.store import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    record = store.create({"arch": "fast-cnn"}, label="tiny run")
+    assert store.list()[0].status == "running" and store.history(record) == {}
+    store.log_history(record, {"loss": [0.7, 0.5]})
+    done = store.finish(
+        record,
+        model=tiny_packaged.bundle.model,
+        card=tiny_packaged.bundle.card,
+        metrics={"test": {"auc": 0.9}},
+    )
+    assert done.status == "finished" and done.finished
+    listed = store.list()
+    assert [r.run_id for r in listed] == [record.run_id] and "tiny-run" in record.run_id
+    assert store.history(listed[0]) == {"loss": [0.7, 0.5]}
+    assert load_bundle(listed[0].model_folder).card.name == "tiny"
+    (tmp_path / "runs" / "half-written").mkdir()  # no run.json: skipped, not a crash
+    (tmp_path / "runs" / "broken").mkdir()
+    (tmp_path / "runs" / "broken" / "run.json").write_text("{")
+    assert len(store.list()) == 1
