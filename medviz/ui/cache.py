@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MODEL_FILES = ("model.keras", "card.json", "README.md")
 
 
-# --- shipped models ---------------------------------------------------------------------------
+# --- shipped models ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -166,13 +166,11 @@ def _preloaded(tokens: tuple[str, ...]) -> int:
 
 def preload_shipped() -> int:
     """Load and warm every shipped model once per process (demo mode); returns how many."""
-    tokens = tuple(
-        f"{m.key}@{_version(m.path)}" for m in shipped_models() if m.card is not None
-    )
+    tokens = tuple(f"{m.key}@{_version(m.path)}" for m in shipped_models() if m.card is not None)
     return _preloaded(tokens)
 
 
-# --- datasets ---------------------------------------------------------------------------------
+# --- datasets ------------------------------------------------------------------------------------
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
@@ -266,7 +264,7 @@ def health(key: str, _data: Dataset) -> HealthReport:
     return health_report(_data)
 
 
-# --- results ----------------------------------------------------------------------------------
+# --- results -------------------------------------------------------------------------------------
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
@@ -335,7 +333,7 @@ def architecture_summary(
     return rows, trainable, total
 
 
-# --- examples and downloads --------------------------------------------------------------------
+# --- examples and downloads ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ PAGE_PATHS = {
 }
 
 
-# --- errors -------------------------------------------------------------------------------------
+# --- errors --------------------------------------------------------------------------------------
 
 
 def error_message(err: BaseException) -> str:
@@ -39,7 +39,12 @@ def error_message(err: BaseException) -> str:
         text = f"could not read or write a file{where}: {detail}"
     else:
         text = str(err)
-    return text[:1].upper() + text[1:] if text else "Something went wrong."
+    if not text:
+        return "Something went wrong."
+    first = text.split(" ", 1)[0]
+    if any(ch in first for ch in "./:_\\'\"<"):  # starts with a file name or a quoted value
+        return text
+    return text[:1].upper() + text[1:]
 
 
 @contextlib.contextmanager
@@ -55,7 +60,7 @@ def user_errors(prefix: str = "") -> Iterator[None]:
         st.error(f"{prefix}{error_message(err)}", icon=":material/error:")
 
 
-# --- page frame ---------------------------------------------------------------------------------
+# --- page frame ----------------------------------------------------------------------------------
 
 
 def page_header(title: str, intro: str) -> None:
@@ -103,7 +108,7 @@ def sidebar() -> None:
         st.caption(f":material/medical_information: **{settings.DISCLAIMER}**")
 
 
-# --- models -------------------------------------------------------------------------------------
+# --- models --------------------------------------------------------------------------------------
 
 
 def activate_shipped(name: str = settings.DEFAULT_MODEL) -> state.ModelEntry:
@@ -126,7 +131,7 @@ def start_demo() -> None:
     """The one-click demo: the shipped default model and the embedded data, first example."""
     activate_shipped(settings.DEFAULT_MODEL)
     state.set_dataset(state.default_dataset_choice())
-    state.get().classify_example = 0
+    state.get().classify_example = -1  # Classify opens on the first positive example
 
 
 def require_model(purpose: str) -> state.ModelEntry | None:
@@ -151,7 +156,7 @@ def require_dataset() -> state.DatasetChoice:
     return state.active_dataset() or state.default_dataset_choice()
 
 
-# --- images -------------------------------------------------------------------------------------
+# --- images --------------------------------------------------------------------------------------
 
 
 def upscale(image: np.ndarray, size: int = 256) -> np.ndarray:
@@ -189,9 +194,7 @@ def image_grid(
         cols = st.columns(columns)
         for offset, image in enumerate(items[start : start + columns]):
             caption = captions[start + offset] if captions is not None else None
-            cols[offset].image(
-                upscale(to_display(image), size), caption=caption, width="stretch"
-            )
+            cols[offset].image(upscale(to_display(image), size), caption=caption, width="stretch")
 
 
 def colour_legend(colormap: str = "jet", *, label: str = "importance") -> None:

@@ -66,8 +66,7 @@ class ModelEntry:
         card = self.card
         colour = "grey" if card.channels == 1 else "RGB"
         return (
-            f"{card.arch} · {card.image_size}×{card.image_size} {colour} · "
-            f"{card.n_classes} classes"
+            f"{card.arch} · {card.image_size}×{card.image_size} {colour} · {card.n_classes} classes"
         )
 
 
@@ -140,7 +139,7 @@ def demo_mode() -> bool:
     return settings.demo_forced() or get().demo_toggle
 
 
-# --- models ----------------------------------------------------------------------------------
+# --- models --------------------------------------------------------------------------------------
 
 
 def add_model(entry: ModelEntry, *, activate: bool = True) -> ModelEntry:
@@ -180,7 +179,7 @@ def new_key(prefix: str) -> str:
     return f"{prefix}:{uuid.uuid4().hex[:12]}"
 
 
-# --- dataset ----------------------------------------------------------------------------------
+# --- dataset -------------------------------------------------------------------------------------
 
 
 def set_dataset(choice: DatasetChoice) -> None:
@@ -225,7 +224,7 @@ def path_label(path: str | Path) -> str:
     return Path(path).name if demo_mode() else str(path)
 
 
-# --- training jobs ----------------------------------------------------------------------------
+# --- training jobs -------------------------------------------------------------------------------
 
 
 def add_job(job: TrainingJob) -> TrainingJob:

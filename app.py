@@ -1,0 +1,56 @@
+"""MedViz web app: ``streamlit run app.py`` (or ``make run``).
+
+The entry point only sets up the page, the navigation and the sidebar; every
+page lives in ``pages/`` and every helper in :mod:`medviz.ui`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from medviz.ui import cache, components, settings, state
+
+ASSETS = Path(__file__).resolve().parent / "medviz" / "ui" / "assets"
+
+st.set_page_config(
+    page_title=settings.APP_TITLE,
+    page_icon=str(ASSETS / "icon.svg"),
+    layout="wide",
+    initial_sidebar_state="expanded",
+    menu_items={"About": f"**{settings.APP_TITLE}** — {settings.TAGLINE}. {settings.DISCLAIMER}"},
+)
+st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
+
+PAGES = {
+    "": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    ],
+    "Data": [
+        st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+        st.Page("pages/augment.py", title="Augment", icon=":material/auto_awesome:"),
+    ],
+    "Model": [
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/monitoring:"),
+        st.Page("pages/models.py", title="Models", icon=":material/inventory_2:"),
+    ],
+    "Use": [
+        st.Page("pages/classify.py", title="Classify", icon=":material/image_search:"),
+        st.Page("pages/explain.py", title="Explain", icon=":material/psychology:"),
+    ],
+}
+
+navigation = st.navigation(PAGES, expanded=True)
+
+if state.demo_mode():
+    app_state = state.get()
+    if not app_state.models:  # a fresh kiosk session starts with the demo ready
+        with components.user_errors():
+            components.start_demo()
+    with st.spinner("Preparing the shipped models…"):
+        cache.preload_shipped()
+
+components.sidebar()
+navigation.run()

@@ -1,0 +1,301 @@
+"""Evaluate: metrics with confidence intervals, clickable confusion matrix, curves, thresholds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from medviz.data import DATASETS
+from medviz.metrics import (
+    confusion_at_threshold,
+    format_mean_std,
+    normalize_class_name,
+    sensitivity_specificity,
+    summarize_runs,
+)
+from medviz.plots import (
+    calibration_figure,
+    confusion_matrix_figure,
+    per_class_figure,
+    pr_figure,
+    roc_figure,
+    runs_figure,
+    threshold_figure,
+)
+from medviz.ui import cache, components, state
+from medviz.ui.state import DatasetChoice
+
+N_BOOTSTRAP = 500
+
+components.page_header(
+    "Evaluate",
+    "How good is the active model on held-out data — and how sure are we? Click a cell of "
+    "the confusion matrix to see its images.",
+)
+
+entry = components.require_model("Evaluate measures the active model on a dataset.")
+if entry is None:
+    st.stop()
+card = entry.card
+trained_on = str(card.training.get("dataset", ""))
+wanted = {normalize_class_name(c) for c in card.class_names}
+
+
+def _matches(names: tuple[str, ...]) -> bool:
+    return {normalize_class_name(c) for c in names} == wanted
+
+
+# --- which data ----------------------------------------------------------------------------------
+choices: dict[str, DatasetChoice] = {}
+labels: dict[str, str] = {}
+if trained_on in DATASETS and DATASETS[trained_on].is_available():
+    own = DatasetChoice("registry", trained_on, trained_on, card.image_size, card.channels)
+    choices[own.key] = own
+    labels[own.key] = f"{trained_on} — its training dataset (held-out splits)"
+active = state.active_dataset()
+if active is not None and active.source != trained_on:
+    choices[active.key] = active
+    labels[active.key] = f"{active.label} — your dataset"
+for name, spec in DATASETS.items():
+    if name == trained_on or not spec.is_available() or (active and active.source == name):
+        continue
+    probe = DatasetChoice("registry", name, name, spec.image_size, spec.channels)
+    note = "classes match" if _matches(spec.class_names) else "other classes"
+    choices[probe.key] = probe
+    labels[probe.key] = f"{name} — cross-dataset ({note})"
+if not choices:
+    st.info("No dataset to evaluate on: choose one on the **Data** page first.")
+    st.stop()
+
+keys = list(choices)
+top = st.columns([3, 1, 1])
+picked = top[0].selectbox("Evaluate on", keys, format_func=labels.get, key="eval_dataset")
+choice = choices[picked or keys[0]]
+default_limit = 0 if choice.source in ("synthetic-microcalc", "pneumoniamnist") else 250
+limit = int(
+    top[2].number_input(
+        "Images per class (0 = all)",
+        0,
+        100_000,
+        choice.limit_per_class or default_limit,
+        step=50,
+        key=f"eval_limit_{picked}",
+        help="Large folders take a while to decode on a CPU; a cap gives a quick estimate.",
+    )
+)
+choice = replace(choice, limit_per_class=limit or None)
+
+data = None
+with components.user_errors(), st.spinner("Loading the images at the model's input size…"):
+    data = cache.dataset_for_model(choice, card)
+if data is None:
+    st.stop()
+splits = list(data.available_splits)
+default_split = "test" if "test" in splits else splits[-1]
+split = top[1].selectbox("Split", splits, index=splits.index(default_split), key="eval_split")
+
+if choice.source != trained_on:
+    st.info(
+        f"**Cross-dataset evaluation:** the model was trained on *{trained_on or 'unknown data'}* "
+        f"and is tested on *{choice.label}*. Expect lower scores: a drop shows how much the model "
+        "depends on its training source.",
+        icon=":material/swap_horiz:",
+    )
+elif split != "test":
+    st.caption(f"The {split} split was used during training (model selection or fitting).")
+
+ev = None
+with components.user_errors(), st.spinner("Predicting…"):
+    ev = cache.evaluation(
+        cache.model_token(entry), choice.key, split, N_BOOTSTRAP, cache.bundle(entry), data
+    )
+if ev is None:
+    st.stop()
+subset = data.split(split)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+# --- headline numbers ----------------------------------------------------------------------------
+m = st.columns(5)
+m[0].metric("Images", f"{ev.n:,}")
+m[1].metric("Accuracy", f"{ev.accuracy:.1%}")
+m[2].metric("Balanced accuracy", f"{ev.balanced_accuracy:.1%}")
+low, high = ev.auc_ci
+m[3].metric(
+    "AUC" if ev.is_binary else "Macro AUC (one-vs-rest)",
+    _fmt(ev.auc),
+    help=f"95 % bootstrap CI {_fmt(low)}–{_fmt(high)} ({N_BOOTSTRAP} resamples)",
+)
+m[4].metric("ECE (calibration)", _fmt(ev.ece))
+st.caption(f"AUC 95 % confidence interval: {_fmt(low)} – {_fmt(high)}")
+
+# --- threshold and confusion ---------------------------------------------------------------------
+y_true, y_prob = ev.y_true, ev.y_prob
+left, right = st.columns(2, gap="large")
+if ev.is_binary:
+    with right:
+        default_t = float(card.threshold if card.threshold is not None else 0.5)
+        threshold = st.slider(
+            f"Decision threshold on P({card.class_names[1]})",
+            0.0,
+            1.0,
+            round(default_t, 2),
+            0.01,
+            key="eval_threshold",
+            help="The card's operating threshold was chosen on the validation split.",
+        )
+        confusion = confusion_at_threshold(y_true, y_prob, threshold)
+        sens, spec = sensitivity_specificity(y_true, y_prob, threshold)
+        c = st.columns(2)
+        c[0].metric("Sensitivity", _fmt(sens))
+        c[1].metric("Specificity", _fmt(spec))
+        st.plotly_chart(threshold_figure(y_true, y_prob, threshold), key="eval_threshold_fig")
+    y_pred = (y_prob[:, 1] >= threshold).astype(np.int64)
+else:
+    confusion = ev.confusion
+    y_pred = ev.y_pred
+    with right:
+        st.plotly_chart(per_class_figure(ev), key="eval_per_class_fig")
+
+with left:
+    figure = confusion_matrix_figure(confusion, card.class_names)
+    event = st.plotly_chart(
+        figure, on_select="rerun", selection_mode="points", key="eval_confusion"
+    )
+
+names = list(card.class_names)
+cell = None
+points = list(getattr(getattr(event, "selection", None), "points", None) or [])
+if points:
+    point = points[0]
+    custom = point.get("customdata")
+    if custom is not None and len(custom) >= 2:
+        cell = (int(custom[0]), int(custom[1]))
+    elif point.get("y") in names and point.get("x") in names:
+        cell = (names.index(point["y"]), names.index(point["x"]))
+cells = [(t, p) for t in range(len(names)) for p in range(len(names))]
+if cell is None:
+    # Without a click: the errors first (for binary models, the missed positives).
+    errors = [c for c in cells if c[0] != c[1] and confusion[c] > 0]
+    default = (1, 0) if ev.is_binary and confusion[1, 0] > 0 else (errors[0] if errors else (0, 0))
+    cell = st.selectbox(
+        "Show the images of a cell (or click a cell)",
+        cells,
+        index=cells.index(default),
+        format_func=lambda c: f"true {names[c[0]]} → predicted {names[c[1]]} ({confusion[c]})",
+        key="eval_cell",
+    )
+true_k, pred_k = cell
+members = np.flatnonzero((y_true == true_k) & (y_pred == pred_k))
+st.markdown(
+    f"**True {names[true_k]}, predicted {names[pred_k]}** — {len(members)} images"
+    + (" (first 24)" if len(members) > 24 else "")
+)
+if len(members):
+    order = members[np.argsort(-y_prob[members, pred_k])][:24]
+    components.image_grid(
+        [subset.images[i] for i in order],
+        [f"P({names[pred_k]}) = {y_prob[i, pred_k]:.2f}" for i in order],
+        columns=8,
+        size=128,
+    )
+
+# --- curves --------------------------------------------------------------------------------------
+tabs = st.tabs(["ROC", "Precision–recall", "Calibration", "Per class"])
+with tabs[0]:
+    st.plotly_chart(roc_figure(ev), key="eval_roc")
+with tabs[1]:
+    st.plotly_chart(pr_figure(ev), key="eval_pr")
+with tabs[2]:
+    st.plotly_chart(calibration_figure(ev), key="eval_calibration")
+    if card.calibration:
+        st.caption(
+            f"Temperature scaling (T = {card.temperature:.2f}, fitted on validation) changed the "
+            f"validation ECE from {_fmt(card.calibration.get('val_ece_before'))} to "
+            f"{_fmt(card.calibration.get('val_ece_after'))}."
+        )
+with tabs[3]:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "class": r.name,
+                    "images": r.support,
+                    "sensitivity": r.recall,
+                    "specificity": r.specificity,
+                    "precision": r.precision,
+                    "F1": r.f1,
+                }
+                for r in ev.per_class
+            ]
+        ),
+        hide_index=True,
+        key="eval_per_class_table",
+    )
+
+# --- several runs --------------------------------------------------------------------------------
+st.subheader("Compare runs", anchor=False)
+summaries = [
+    e for e in state.get().models.values() if e.info.get("summary") and e.info.get("runs", 0) > 1
+]
+for other in summaries:
+    summary = other.info["summary"]
+    st.markdown(
+        f"**{other.title}** — {other.info['runs']} seeds on {other.info.get('summary_split')}: "
+        + ", ".join(f"{k} {format_mean_std(*v)}" for k, v in summary.items() if k != "seconds")
+    )
+candidates = {key: e for key, e in state.get().models.items() if _matches(e.card.class_names)}
+for model in cache.shipped_models():
+    if model.card is not None and _matches(model.card.class_names):
+        candidates.setdefault(model.key, cache.shipped_entry(model))
+options = [k for k in candidates if k != entry.key]
+if not options:
+    st.caption(
+        "Train the same configuration with several seeds (Train → Repeats), or train other "
+        "models with these classes, to compare them here as mean ± std."
+    )
+else:
+    chosen = st.multiselect(
+        "Models to compare with the active one on this split",
+        options,
+        format_func=lambda k: candidates[k].title,
+        key="eval_compare",
+    )
+    if chosen:
+        rows = []
+        with components.user_errors(), st.spinner("Evaluating the other models…"):
+            for key in [entry.key, *chosen]:
+                other = candidates.get(key, entry)
+                other_data = cache.dataset_for_model(choice, other.card)
+                other_ev = cache.evaluation(
+                    cache.model_token(other),
+                    choice.key,
+                    split,
+                    0,
+                    cache.bundle(other),
+                    other_data,
+                )
+                rows.append(
+                    {
+                        "model": other.title,
+                        "accuracy": other_ev.accuracy,
+                        "balanced_accuracy": other_ev.balanced_accuracy,
+                        "auc": other_ev.auc,
+                        "ece": other_ev.ece,
+                    }
+                )
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, key="eval_compare_table")
+            summary = summarize_runs([{k: v for k, v in r.items() if k != "model"} for r in rows])
+            st.markdown(
+                "**Mean ± std over these models:** "
+                + ", ".join(f"{k} {format_mean_std(*v)}" for k, v in summary.items())
+            )
+            st.plotly_chart(runs_figure(summary), key="eval_runs_fig")

@@ -1,0 +1,378 @@
+"""Explain: heatmap methods side by side, feature maps, filters, synthesis and trust checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from medviz.errors import MedvizError
+from medviz.explain import (
+    COLORMAPS,
+    METHODS,
+    activation_maximization,
+    cam_agreement,
+    conv_layers,
+    deep_dream,
+    default_cam_layer,
+    feature_grid,
+    kernel_grid,
+    localization_score,
+    overlay,
+    sanity_check,
+)
+from medviz.explain.activation_max import default_steps
+from medviz.plots import probability_figure
+from medviz.ui import cache, components, settings, state
+from medviz.ui.predict import decode_upload
+
+components.page_header(
+    "Explain",
+    "What did the network look at, and what has it learned? Compare heatmap methods on one "
+    "image, open up its layers, synthesise what it responds to, and check the explanations.",
+)
+
+entry = components.require_model("Explain opens up the active model.")
+if entry is None:
+    st.stop()
+card = entry.card
+bundle = explainer = None
+with components.user_errors(), st.spinner("Loading the model…"):
+    bundle = cache.bundle(entry)
+    explainer = cache.explainer(entry)
+if bundle is None or explainer is None:
+    st.stop()
+model = bundle.model
+token = cache.model_token(entry)
+names = list(card.class_names)
+
+# --- the image -----------------------------------------------------------------------------------
+examples = cache.examples_for(card)
+SOURCES = {"examples": "Embedded example", "upload": "Upload an image"}
+if not examples:
+    SOURCES.pop("examples")
+pick_col, class_col, layer_col = st.columns([2, 1, 1])
+with pick_col:
+    source = st.segmented_control(
+        "Image",
+        list(SOURCES),
+        format_func=SOURCES.get,
+        default=next(iter(SOURCES)),
+        required=True,
+        key="explain_source",
+    ) or next(iter(SOURCES))
+    raw: tuple[str, bytes] | None = None
+    if source == "examples":
+        labels = [e.name for e in examples]
+        default = next((e.name for e in examples if e.label == names[-1]), labels[0])
+        chosen = st.selectbox("Example", labels, index=labels.index(default), key="explain_example")
+        example = examples[labels.index(chosen)]
+        raw = (f"{example.name}.png", example.png)
+    else:
+        upload = st.file_uploader(
+            "PNG, JPEG, TIFF or DICOM",
+            type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "pgm", "dcm", "dicom"],
+            max_upload_size=settings.max_upload_mb(),
+            key="explain_upload",
+        )
+        if upload is not None:
+            raw = (upload.name, upload.getvalue())
+with class_col:
+    target = st.selectbox(
+        "Class to explain",
+        [-1, *range(len(names))],
+        format_func=lambda k: "the predicted class" if k < 0 else names[k],
+        key="explain_class",
+    )
+with layer_col:
+    layers = conv_layers(model)
+    default_layer = default_cam_layer(model)
+    layer = st.selectbox(
+        "Layer (CAM methods)", layers, index=layers.index(default_layer), key="explain_layer"
+    )
+
+if raw is None:
+    st.info("Upload an image to explain.", icon=":material/upload_file:")
+    st.stop()
+image = None
+with components.user_errors():
+    from medviz.data import to_model_input
+
+    decoded = decode_upload(raw[1], name=raw[0], max_mb=settings.max_upload_mb())
+    image = to_model_input(decoded.pixels, image_size=card.image_size, channels=card.channels)
+if image is None:
+    st.stop()
+digest = cache.image_digest(image)
+class_index = None if target < 0 else int(target)
+
+tabs = st.tabs(
+    [
+        "Heatmaps",
+        "Feature maps",
+        "First-layer filters",
+        "Activation maximisation",
+        "Deep dream",
+        "Trust checks",
+    ]
+)
+
+# --- heatmaps side by side -----------------------------------------------------------------------
+with tabs[0]:
+    DEFAULT_METHODS = ["gradcam", "gradcam++", "scorecam", "saliency", "smoothgrad"]
+    controls = st.columns([3, 1, 1])
+    methods = controls[0].multiselect(
+        "Methods",
+        list(METHODS),
+        default=DEFAULT_METHODS,
+        format_func=lambda m: METHODS[m].title,
+        key="explain_methods",
+    )
+    alpha = controls[1].slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="explain_opacity")
+    colormap = controls[2].selectbox("Colours", COLORMAPS[:3], key="explain_colormap")
+    results = []
+    with components.user_errors(), st.spinner("Computing heatmaps…"):
+        for method in methods:
+            results.append(
+                cache.explanation(token, digest, method, class_index, layer, explainer, image)
+            )
+    if results:
+        explained = results[0].class_index
+        probs = results[0].probabilities
+        st.markdown(
+            f"Explaining **{names[explained]}** · the model gives it "
+            f"{float(probs[explained]):.1%} (uncalibrated) · CAM layer `{layer}`"
+        )
+        columns = st.columns(len(results) + 1)
+        columns[0].image(components.upscale(image, 256), caption="input", width="stretch")
+        for column, result in zip(columns[1:], results, strict=True):
+            blended = overlay(image, result.heatmap, alpha=alpha, colormap=colormap)
+            column.image(
+                components.upscale(blended, 256),
+                caption=f"{METHODS[result.method].title} · {result.seconds * 1000:.0f} ms",
+                width="stretch",
+            )
+        components.colour_legend(colormap, label="relevance")
+        with st.expander("What the methods do"):
+            for method in methods:
+                info = METHODS[method]
+                st.markdown(f"**{info.title}** ({info.cost}): {info.description}")
+
+# --- feature maps --------------------------------------------------------------------------------
+with tabs[1]:
+    fm_cols = st.columns([2, 1, 1])
+    fm_layer = fm_cols[0].selectbox(
+        "Layer", layers, index=layers.index(default_layer), key="explain_fm_layer"
+    )
+    order = fm_cols[1].selectbox(
+        "Order",
+        ["strongest", "index"],
+        key="explain_fm_order",
+        format_func={"strongest": "strongest first", "index": "by index"}.get,
+    )
+    count = fm_cols[2].slider("Maps", 4, 64, 32, 4, key="explain_fm_count")
+    with components.user_errors():
+        grid, index = feature_grid(explainer, image, layer=fm_layer, max_maps=count, order=order)
+        st.image(components.to_display(components.upscale(grid, 900)), width="stretch")
+        st.caption(
+            f"{len(index)} feature maps of `{fm_layer}`, each stretched to its own range "
+            "(bright = strong activation)."
+        )
+
+# --- first-layer filters -------------------------------------------------------------------------
+with tabs[2], components.user_errors():
+    kernels = kernel_grid(explainer)
+    st.image(components.to_display(components.upscale(kernels, 420)), width=420)
+    st.caption(
+        "The kernels of the first convolution, each scaled to its own range (grey = middle "
+        "of the range, not necessarily zero). Edge and spot detectors are typical."
+    )
+
+# --- activation maximisation ---------------------------------------------------------------------
+with tabs[3]:
+    st.markdown(
+        "Synthesises the input that most excites a class or one filter, from noise, with "
+        "jitter, blur and a frequency prior to keep it readable."
+    )
+    am_cols = st.columns([1, 1, 1, 1])
+    am_target = am_cols[0].radio("Target", ["class", "filter"], horizontal=True, key="am_target")
+    if am_target == "class":
+        am_class = am_cols[1].selectbox(
+            "Class",
+            range(len(names)),
+            format_func=names.__getitem__,
+            key="am_class",
+            index=len(names) - 1,
+        )
+        am_layer, am_filter = None, None
+    else:
+        am_class = None
+        am_layer = am_cols[1].selectbox("Layer", layers, key="am_layer")
+        width = int(model.get_layer(am_layer).output.shape[-1])
+        am_filter = int(am_cols[2].number_input("Filter", 0, width - 1, 0, key="am_filter"))
+    am_steps = int(am_cols[3].number_input("Steps", 1, 1000, default_steps(), key="am_steps"))
+    if st.button("Synthesise", icon=":material/auto_fix_high:", key="am_run"):
+        bar = st.progress(0.0, text="Optimising…")
+
+        def _am_step(step: int, total: int, loss: float) -> None:
+            bar.progress(step / total, text=f"Step {step}/{total} · objective {-loss:.3f}")
+
+        with components.user_errors():
+            result = activation_maximization(
+                explainer,
+                class_index=am_class,
+                layer=am_layer,
+                filter_index=am_filter,
+                steps=am_steps,
+                on_step=_am_step,
+            )
+            st.session_state["explain_am"] = (token, result)
+        bar.empty()
+    stored = st.session_state.get("explain_am")
+    if stored is not None and stored[0] == token:
+        result = stored[1]
+        left, right = st.columns([1, 1])
+        left.image(
+            components.upscale(result.image, 320),
+            caption=f"maximises {result.targets[0]} · {result.seconds:.1f} s",
+            width="stretch",
+        )
+        with right:
+            st.plotly_chart(probability_figure(result.probabilities[0], names), key="am_probs")
+
+# --- deep dream ----------------------------------------------------------------------------------
+with tabs[4]:
+    st.markdown(
+        "Amplifies what a layer already sees in this image, over several scales: early layers "
+        "paint textures, deep layers larger patterns."
+    )
+    dd_cols = st.columns(4)
+    dd_what = dd_cols[0].radio("Amplify", ["layer", "class"], horizontal=True, key="dd_what")
+    dd_layer = dd_class = None
+    if dd_what == "layer":
+        dd_layer = dd_cols[1].selectbox(
+            "Layer", layers, index=layers.index(default_layer), key="dd_layer"
+        )
+    else:
+        dd_class = dd_cols[1].selectbox(
+            "Class", range(len(names)), format_func=names.__getitem__, key="dd_class"
+        )
+    octaves = int(dd_cols[2].number_input("Octaves", 1, 5, 3, key="dd_octaves"))
+    dd_steps = int(
+        dd_cols[3].number_input("Steps per octave", 1, 200, default_steps(20), key="dd_steps")
+    )
+    if st.button("Dream", icon=":material/bedtime:", key="dd_run"):
+        bar = st.progress(0.0, text="Dreaming…")
+
+        def _dd_step(step: int, total: int, loss: float) -> None:
+            bar.progress(step / total, text=f"Step {step}/{total}")
+
+        with components.user_errors():
+            dream = deep_dream(
+                explainer,
+                image,
+                layer=dd_layer,
+                class_index=dd_class,
+                octaves=octaves,
+                steps_per_octave=dd_steps,
+                on_step=_dd_step,
+            )
+            st.session_state["explain_dd"] = (token, digest, dream)
+        bar.empty()
+    stored = st.session_state.get("explain_dd")
+    if stored is not None and stored[0] == token and stored[1] == digest:
+        dream = stored[2]
+        frame = st.slider("Frame", 0, len(dream.frames) - 1, len(dream.frames) - 1, key="dd_frame")
+        left, right = st.columns(2)
+        left.image(components.upscale(image, 320), caption="input", width="stretch")
+        right.image(
+            components.upscale(dream.frames[frame], 320),
+            caption=f"dream of {dream.layer} · frame {frame}/{len(dream.frames) - 1}",
+            width="stretch",
+        )
+        before, after = dream.probabilities
+        st.caption(
+            "Probabilities before → after: "
+            + ", ".join(
+                f"{n} {b:.0%} → {a:.0%}" for n, b, a in zip(names, before, after, strict=True)
+            )
+        )
+
+# --- trust checks --------------------------------------------------------------------------------
+with tabs[5]:
+    st.markdown(
+        "A heatmap is only worth showing if it depends on what the model learned and agrees "
+        "across methods; on data with lesion masks we can also measure whether it points at "
+        "the lesion."
+    )
+    checks = st.columns(3)
+    if checks[0].button("Sanity check", icon=":material/shuffle:", key="trust_sanity"):
+        with components.user_errors(), st.spinner("Randomising the top layers…"):
+            st.session_state["explain_sanity"] = (
+                token,
+                digest,
+                sanity_check(
+                    explainer, image, method="gradcam", class_index=class_index, layer=layer
+                ),
+            )
+    if checks[1].button("Method agreement", icon=":material/join_inner:", key="trust_agree"):
+        with components.user_errors(), st.spinner("Comparing methods…"):
+            st.session_state["explain_agree"] = (
+                token,
+                digest,
+                cam_agreement(explainer, image, class_index=class_index, layer=layer),
+            )
+    trained_on = str(card.training.get("dataset", ""))
+    if checks[2].button("Lesion localisation", icon=":material/my_location:", key="trust_loc"):
+        with components.user_errors(), st.spinner("Scoring heatmaps against lesion masks…"):
+            data = cache.dataset_for_model(state.default_dataset_choice(), card)
+            if data.masks is None or trained_on != data.name:
+                raise MedvizError(
+                    "lesion localisation needs the model's training data with lesion masks; "
+                    f"{trained_on or 'its data'} has none"
+                )
+            st.session_state["explain_loc"] = (
+                token,
+                localization_score(
+                    explainer, data, method="gradcam", max_images=60, n_bootstrap=500
+                ),
+            )
+    sanity = st.session_state.get("explain_sanity")
+    if sanity is not None and sanity[:2] == (token, digest):
+        check = sanity[2]
+        verdict = "passed" if check.passed else "FAILED"
+        st.markdown(
+            f"**Sanity check {verdict}:** rank correlation {check.correlation:.2f} between the "
+            f"Grad-CAM of the trained model and of a copy with re-initialised "
+            f"{', '.join(check.randomized_layers)} (below 0.5 means the map depends on the "
+            "learned weights)."
+        )
+        pair = st.columns(4)
+        pair[0].image(components.upscale(overlay(image, check.original), 200), caption="trained")
+        pair[1].image(
+            components.upscale(overlay(image, check.randomized), 200), caption="randomised"
+        )
+    agree = st.session_state.get("explain_agree")
+    if agree is not None and agree[:2] == (token, digest):
+        agreement = agree[2]
+        titles = [METHODS[m].title for m in agreement.methods]
+        st.markdown(f"**Method agreement:** mean rank correlation {agreement.mean:.2f}")
+        st.dataframe(
+            pd.DataFrame(np.round(agreement.matrix, 2), index=titles, columns=titles),
+            key="trust_agree_table",
+        )
+    loc = st.session_state.get("explain_loc")
+    if loc is not None and loc[0] == token:
+        report = loc[1]
+        cols = st.columns(3)
+        cols[0].metric(
+            "Pointing game hit rate",
+            f"{report.hit_rate:.0%}",
+            help=f"95 % CI {report.hit_rate_ci[0]:.0%}–{report.hit_rate_ci[1]:.0%}",
+        )
+        cols[1].metric("Mean top-5 % IoU", f"{report.mean_iou:.2f}")
+        cols[2].metric("Images scored", report.n)
+        st.caption(
+            f"Grad-CAM peak within {report.tolerance_px} px of the lesion mask, on the "
+            f"{report.split} split (95 % CI {report.hit_rate_ci[0]:.0%}–"
+            f"{report.hit_rate_ci[1]:.0%})."
+        )

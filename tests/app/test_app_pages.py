@@ -1,0 +1,341 @@
+"""AppTest: every page renders empty and in its working state, and user errors stay errors."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from io import BytesIO
+
+import pytest
+from app_helpers import (
+    APP,
+    PATIENT_ID,
+    PATIENT_NAME,
+    TIMEOUT,
+    app_state,
+    assert_clean,
+    goto,
+    load_small_dataset,
+    texts,
+    wait_for_job,
+)
+
+PAGES = ["home", "data", "augment", "train", "evaluate", "classify", "explain", "models"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_empty(app, page):
+    goto(app, page)
+    assert_clean(app)
+    assert app.title, "every page has a title"
+
+
+def test_sidebar_shows_disclaimer_active_model_and_dataset(app):
+    # AppTest keeps sidebar elements only on runs without switch_page(); the e2e tests
+    # check the sidebar of every page in the browser.
+    sidebar = " ".join(str(e.value) for e in [*app.sidebar.markdown, *app.sidebar.caption])
+    assert "not for clinical use" in sidebar
+    assert "None yet" in sidebar
+
+
+def test_sidebar_shows_the_active_model_and_dataset():
+    from streamlit.testing.v1 import AppTest
+
+    from medviz.ui import cache
+    from medviz.ui.state import AppState, default_dataset_choice
+
+    shipped = cache.shipped_entry(cache.shipped_model("microcalc-synthetic"))
+    state = AppState(models={shipped.key: shipped}, active_model=shipped.key)
+    state.dataset = default_dataset_choice(limit_per_class=10)
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    app.session_state["_medviz_state"] = state
+    app.run()
+    assert_clean(app)
+    sidebar = " ".join(str(e.value) for e in [*app.sidebar.markdown, *app.sidebar.caption])
+    assert "microcalc-synthetic" in sidebar and "fast-cnn · 64×64 grey" in sidebar
+    assert "synthetic-microcalc" in sidebar and "≤10/class" in sidebar
+
+
+def test_home_demo_lands_on_classify_with_a_result(app):
+    assert "none active" in texts(app)
+    app.button(key="run_demo").click()
+    app.run()
+    assert_clean(app)
+    assert app.title[0].value == "Classify"
+    assert app.subheader[0].value.startswith("Prediction: ")
+    assert any(img for img in app.get("image")), "the model input and Grad-CAM are shown"
+    state = app_state(app)
+    assert state.active_model == "shipped:microcalc-synthetic"
+    assert state.dataset is not None and state.dataset.source == "synthetic-microcalc"
+
+
+def test_data_embedded_dataset_health_report(app):
+    load_small_dataset(app, per_class=10, size=32)
+    shown = texts(app)
+    assert "Loaded **synthetic-microcalc**" in shown
+    assert "Health report" in shown
+    assert len(app.get("image")) >= 2 * 8 - 4, "sample grid per class"
+    assert app_state(app).dataset.limit_per_class == 10
+
+
+def test_data_bad_zip_upload_is_an_error_not_an_exception(app):
+    goto(app, "data")
+    app.segmented_control(key="data_source").set_value("zip")
+    app.run()
+    app.file_uploader(key="data_zip").set_value(("broken.zip", b"PK\x03\x04 nonsense", "x"))
+    app.button(key="data_load").click()
+    app.run()
+    assert_clean(app, errors_allowed=True)
+    assert app.error and "zip" in app.error[0].value.lower()
+    assert app_state(app).dataset is None
+
+
+def test_data_missing_server_folder_is_an_error(app):
+    goto(app, "data")
+    app.segmented_control(key="data_source").set_value("folder")
+    app.run()
+    app.text_input(key="data_path").set_value("/nonexistent/medviz-data")
+    app.button(key="data_load").click()
+    app.run()
+    assert_clean(app, errors_allowed=True)
+    assert "no such folder or file" in app.error[0].value
+
+
+def test_augment_preview_and_settings_reach_training(app):
+    load_small_dataset(app)
+    goto(app, "augment")
+    assert_clean(app)
+    assert len(app.get("image")) == 12, "2 classes × (original + 5 augmented)"
+    app.slider(key="aug_rotation_deg").set_value(10.0)
+    app.button(key="aug_reshuffle").click()
+    app.run()
+    assert_clean(app)
+    assert app_state(app).augment.rotation_deg == 10.0
+    notes = texts(app)
+    assert "situs inversus" in notes, "each augmentation shows its realism note"
+
+
+def test_train_short_run_joins_the_session_models(app, new_app):
+    load_small_dataset(app)
+    goto(app, "train")
+    assert_clean(app)
+    assert "parameters" in texts(app)
+    app.number_input(key="train_epochs").set_value(2)
+    app.text_input(key="train_title_fast-cnn").set_value("Alice's run")
+    app.button(key="train_start").click()
+    app.run()
+    assert_clean(app)
+    job = app_state(app).jobs[0]
+
+    # A second browser session sees nothing of this run.
+    other = new_app()
+    goto(other, "train")
+    assert_clean(other)
+    assert app_state(other).jobs == []
+    assert "Alice" not in texts(other)
+    assert not [b for b in other.button if b.key and b.key.startswith("train_stop_")]
+
+    wait_for_job(app)
+    assert_clean(app)
+    assert job.status == "finished", job.error
+    state = app_state(app)
+    assert state.active_model == f"trained:{job.id}"
+    assert state.models[f"trained:{job.id}"].card.training["epochs_run"] == 2
+    assert any("is ready" in s.value for s in app.success)
+    assert app_state(other).models == {}
+
+
+def test_train_stop_keeps_the_best_model(app, monkeypatch):
+    monkeypatch.setenv("MEDVIZ_MAX_EPOCHS", "60")
+    load_small_dataset(app, per_class=12, size=32)
+    goto(app, "train")
+    app.number_input(key="train_epochs").set_value(60)
+    app.number_input(key="train_early").set_value(0)
+    app.button(key="train_start").click()
+    app.run()
+    job = app_state(app).jobs[0]
+    # Wait for the first epoch (without hammering the GIL with reruns), then press Stop.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and job.running and not job.snapshot().history:
+        time.sleep(0.5)
+    app.run()
+    assert job.running, "60 epochs must not be over after one"
+    app.button(key=f"train_stop_{job.id}").click()
+    app.run()
+    wait_for_job(app)
+    assert_clean(app)
+    assert job.status == "stopped"
+    assert job.best is not None and job.best.result.stopped_by_user
+    assert job.best.result.epochs_run < 60
+    assert app_state(app).active_model == f"trained:{job.id}"
+
+
+def test_evaluate_shipped_model(default_model):
+    app = default_model
+    goto(app, "evaluate")
+    assert_clean(app)
+    shown = texts(app)
+    assert "AUC" in shown and "Sensitivity" in shown
+    app.slider(key="eval_threshold").set_value(0.3)
+    app.run()
+    assert_clean(app)
+    app.selectbox(key="eval_cell").set_value((0, 0))  # true normal → predicted normal
+    app.run()
+    assert_clean(app)
+    assert "True normal, predicted normal" in texts(app)
+    assert len(app.get("image")) > 0, "the images of the chosen cell"
+
+
+def test_evaluate_wrong_data_for_the_model_is_an_error(default_model, mismatched_zip):
+    app = default_model
+    goto(app, "data")
+    app.segmented_control(key="data_source").set_value("zip")
+    app.run()
+    app.file_uploader(key="data_zip").set_value(("pets.zip", mismatched_zip, "application/zip"))
+    app.number_input(key="data_size_zip_None").set_value(32)
+    app.button(key="data_load").click()
+    app.run()
+    assert_clean(app)
+    goto(app, "evaluate")
+    assert any("pets.zip — your dataset" in o for o in app.selectbox(key="eval_dataset").options)
+    app.selectbox(key="eval_dataset").set_value(app_state(app).dataset.key)
+    app.run()
+    assert_clean(app, errors_allowed=True)
+    message = app.error[0].value
+    assert "class names do not match" in message.lower() and "cat" in message
+
+
+def test_classify_upload_png_dicom_and_bad_file(default_model, png_bytes, dicom_ct_bytes):
+    app = default_model
+    goto(app, "classify")
+    app.segmented_control(key="classify_source").set_value("upload")
+    app.run()
+    app.file_uploader(key="classify_files").set_value(
+        [
+            ("patch.png", png_bytes, "image/png"),
+            ("ct-slice.dcm", dicom_ct_bytes, "application/dicom"),
+            ("broken.png", b"\x89PNG not really", "image/png"),
+        ]
+    )
+    app.run()
+    assert_clean(app, errors_allowed=True)
+    assert len(app.error) == 1 and "broken.png" in app.error[0].value
+    table = app.dataframe[0].value
+    assert list(table["file"]) == ["patch.png", "ct-slice.dcm", "broken.png"]
+    assert app.get("download_button"), "results as CSV"
+    app.selectbox(key="classify_detail").set_value("ct-slice.dcm")
+    app.run()
+    shown = texts(app)
+    assert "Modality CT" in shown, "DICOM modality mismatch warning"
+    assert "CT" in shown and "window" in shown, "modality and windowing shown"
+    for secret in (PATIENT_NAME, "Secretpatient", PATIENT_ID, "19700101", "Secret General"):
+        assert secret not in shown, f"patient identifier {secret!r} leaked"
+
+
+def test_classify_single_upload_shows_prediction_and_gradcam(default_model, png_bytes):
+    app = default_model
+    goto(app, "classify")
+    app.segmented_control(key="classify_source").set_value("upload")
+    app.run()
+    app.file_uploader(key="classify_files").set_value(("patch.png", png_bytes, "image/png"))
+    app.run()
+    assert_clean(app)
+    assert app.subheader[0].value.startswith("Prediction: ")
+    assert app.slider(key="classify_opacity").value == 0.45
+    app.slider(key="classify_opacity").set_value(0.8)
+    app.run()
+    assert_clean(app)
+    assert "Colour legend" in texts(app)
+
+
+def test_explain_methods_side_by_side_and_synthesis(default_model):
+    app = default_model
+    goto(app, "explain")
+    assert_clean(app)
+    shown = texts(app)
+    for title in ("Grad-CAM", "Grad-CAM++", "Score-CAM", "Vanilla saliency", "SmoothGrad"):
+        assert title in shown
+    app.button(key="am_run").click()
+    app.run()
+    assert_clean(app)
+    app.button(key="dd_run").click()
+    app.run()
+    assert_clean(app)
+    app.button(key="trust_sanity").click()
+    app.run()
+    assert_clean(app)
+    shown = texts(app)
+    assert "maximises class 1" in shown
+    assert "dream of" in shown
+    assert "Sanity check" in shown
+
+
+def test_models_library_download_upload_and_hub(default_model):
+    app = default_model
+    goto(app, "models")
+    assert_clean(app)
+    assert "microcalc-synthetic" in texts(app)
+    app.toggle(key="models_prepare_zip").set_value(True)
+    app.run()
+    assert_clean(app)
+    assert app.get("download_button")
+    zipped = app_state(app).models["shipped:microcalc-synthetic"]
+    from medviz.ui import cache
+
+    names = zipfile.ZipFile(BytesIO(cache._zip_folder(zipped.path))).namelist()
+    assert sorted(n.split("/")[-1] for n in names) == ["README.md", "card.json", "model.keras"]
+
+    # A .keras upload that is not a model: a clear error.
+    app.file_uploader(key="models_upload").set_value(("evil.keras", b"not a zip", "x"))
+    app.run()
+    app.button(key="models_upload_load").click()
+    app.run()
+    assert_clean(app, errors_allowed=True)
+    assert "evil" in app.error[0].value or "could not load" in app.error[0].value.lower()
+
+    # Hub: an invalid id, then a valid one while offline.
+    app.text_input(key="models_hub_repo").set_value("not a repo id")
+    app.button(key="models_hub_go").click()
+    app.run()
+    assert "invalid hugging face repo id" in app.error[0].value.lower()
+    app.text_input(key="models_hub_repo").set_value("medviz/does-not-exist")
+    app.button(key="models_hub_go").click()
+    app.run()
+    assert_clean(app, errors_allowed=True)
+    assert "offline" in app.error[0].value.lower() or "cannot be reached" in app.error[0].value
+
+
+def test_models_upload_real_keras_file(app):
+    from medviz.ui import settings
+
+    model_file = settings.models_dir() / settings.DEFAULT_MODEL / "model.keras"
+    card_file = model_file.with_name("card.json")
+    goto(app, "models")
+    app.file_uploader(key="models_upload").set_value(
+        ("mine.keras", model_file.read_bytes(), "application/octet-stream")
+    )
+    app.file_uploader(key="models_upload_card").set_value(
+        ("card.json", card_file.read_bytes(), "application/json")
+    )
+    app.run()
+    app.button(key="models_upload_load").click()
+    app.run()
+    assert_clean(app)
+    entry = app_state(app).models[app_state(app).active_model]
+    assert entry.origin == "uploaded"
+    assert entry.card.class_names == ("normal", "microcalcification")
+
+
+def test_demo_mode_hides_paths_and_uploads(monkeypatch, new_app):
+    monkeypatch.setenv("MEDVIZ_DEMO", "1")
+    app = new_app()
+    assert_clean(app)
+    assert app_state(app).active_model == "shipped:microcalc-synthetic", "preloaded"
+    goto(app, "data")
+    assert "folder" not in app.segmented_control(key="data_source").options
+    goto(app, "models")
+    assert_clean(app)
+    shown = texts(app)
+    assert "Upload a Keras 3" not in shown and "Hugging Face Hub" not in shown
+    goto(app, "classify")
+    assert_clean(app)

@@ -1,0 +1,232 @@
+"""``medviz.make_models``: recipes are well-formed; every shipped model loads with a full card.
+
+Fast: nothing here trains. The check that needs ``../shared/datasets`` is
+marked ``shared`` and skipped when the data is absent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medviz import make_models as mm
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "models"
+SHIPPED_DIRS = sorted(p.name for p in MODELS.iterdir() if (p / "model.keras").exists())
+
+
+def _recipe_names(**kw) -> list[str]:
+    return [r.name for r in mm.recipes(**kw)]
+
+
+def test_recipe_names_are_unique_and_cover_the_models_folder():
+    names = _recipe_names(shipped=True, bench=True)
+    assert len(names) == len(set(names))
+    shipped = set(_recipe_names(shipped=True))
+    # every folder in models/ is reproducible by `make models`, and every recipe has its folder
+    assert set(SHIPPED_DIRS) == shipped
+
+
+def test_train_recipes_are_well_formed():
+    from medviz.data.registry import get_spec
+    from medviz.zoo import get_arch
+
+    mm.register_architectures()
+    for recipe in mm.recipes(shipped=True, bench=True):
+        if isinstance(recipe, mm.CliRecipe):
+            continue
+        spec = get_spec(recipe.data)
+        config = recipe.config
+        assert config.image_size is not None, recipe.name
+        assert config.image_size >= get_arch(config.arch).min_size, recipe.name
+        assert recipe.channels in (1, 3)
+        assert config.seed == 0, "seed 0 keeps the splits equal to those of `medviz baseline`"
+        assert not config.jit_compile, "XLA was measured slower on the CPU for these nets"
+        assert recipe.limitations, recipe.name
+        assert recipe.title
+        if recipe.class_names is not None:
+            assert len(recipe.class_names) == len(spec.class_names), recipe.name
+        if recipe.shipped:
+            assert spec.shippable, f"{recipe.name}: {recipe.data} may not be shipped"
+            assert recipe.intended_use and "clinical" in recipe.intended_use
+            assert recipe.command() == f"{mm.THIS_COMMAND} --only {recipe.name}"
+        else:
+            assert "--bench" in recipe.command()
+        # round-trips through the card's JSON form
+        from medviz.training import TrainConfig
+
+        assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_cli_recipes_parse_and_write_their_own_folder():
+    from medviz.cli import build_parser
+
+    parser = build_parser()
+    for recipe in mm.recipes(shipped=True):
+        if not isinstance(recipe, mm.CliRecipe):
+            continue
+        args = parser.parse_args(list(recipe.argv))
+        assert args.command == "train"
+        assert Path(args.out) == Path("models") / recipe.name
+        assert recipe.command().startswith("python -m medviz train ")
+
+
+def test_cross_cells_and_baselines_name_known_things():
+    from medviz.data.registry import DATASETS
+
+    names = set(_recipe_names(shipped=True, bench=True))
+    for cell in mm.CROSS:
+        assert cell.model in names
+        assert cell.data in DATASETS
+        assert cell.split in ("train", "val", "test", "all")
+        assert cell.note
+    assert set(mm.BASELINES) <= set(DATASETS)
+
+
+def test_res_cnn_fast_is_registered_once_and_small():
+    from medviz.zoo import ARCHITECTURES, build_model
+
+    mm.register_architectures()
+    spec = ARCHITECTURES[mm.FAST_ARCH]
+    mm.register_architectures()
+    assert ARCHITECTURES[mm.FAST_ARCH] is spec
+    model = build_model(mm.FAST_ARCH, (64, 64, 1), 4, seed=0)
+    out = model(np.zeros((2, 64, 64, 1), np.float32), training=False)
+    assert tuple(out.shape) == (2, 4)
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
+    assert model.get_layer("predictions") is model.layers[-1]
+    assert model.count_params() < 2_000_000
+
+
+def test_accuracy_ci_brackets_the_accuracy():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    pred = np.where(rng.random(400) < 0.9, y, 1 - y)
+    lo, hi = mm.accuracy_ci(y, pred, n_bootstrap=300)
+    acc = (y == pred).mean()
+    assert lo < acc < hi
+    assert hi - lo < 0.1
+    assert mm.accuracy_ci(y, y, n_bootstrap=50) == [1.0, 1.0]
+
+
+def test_report_markdown_is_rendered_from_json():
+    report = {
+        "generated_by": "python -m medviz.make_models --bench",
+        "date": "2026-01-01",
+        "machine": "test",
+        "models": [
+            {
+                "name": "m",
+                "shipped": False,
+                "data": "covid-ct",
+                "input": "128x128x1",
+                "arch": "fast-cnn",
+                "params": 1234,
+                "seconds": 12.0,
+                "size_bytes": 2_000_000,
+                "metrics": {
+                    "test": {
+                        "n": 10,
+                        "accuracy": 0.9,
+                        "accuracy_ci": [0.8, 1.0],
+                        "auc": 0.95,
+                        "auc_ci": [0.9, 0.99],
+                        "ece": 0.05,
+                    }
+                },
+                "published": {"source": "paper", "CNN": {"accuracy": 0.93}},
+            }
+        ],
+        "baselines": [
+            {
+                "data": "covid-ct",
+                "split": "test",
+                "command": "python -m medviz baseline --data covid-ct --json",
+                "result": {"n": 10, "accuracy": 0.6, "auc": 0.65, "auc_ci": [0.5, 0.8]},
+            }
+        ],
+        "cross_dataset": [],
+    }
+    text = mm.render_report(report)
+    assert "0.900 [0.800–1.000]" in text
+    assert "CNN: accuracy 0.93" in text
+    assert "| covid-ct | test | 10 | 0.600 |" in text
+
+
+def test_bench_markdown_matches_its_json():
+    path = REPO / "bench" / "results" / "models.json"
+    if not path.exists():
+        pytest.skip("bench/results/models.json not generated yet (make_models --bench)")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert (path.parent / "models.md").read_text(encoding="utf-8") == mm.render_report(report)
+    shipped = {m["name"] for m in report["models"] if m["shipped"]}
+    assert shipped <= set(SHIPPED_DIRS)
+
+
+@pytest.mark.parametrize("name", SHIPPED_DIRS)
+def test_shipped_model_loads_with_a_complete_card(name):
+    from medviz.store import NOTICE, load_bundle
+
+    folder = MODELS / name
+    assert (folder / "model.keras").stat().st_size <= mm.MAX_MODEL_BYTES
+    bundle = load_bundle(folder)
+    card = bundle.card
+    assert card.name == name
+    assert card.title and card.modality != "unknown" and card.arch != "unknown"
+    assert card.params > 0 and card.licence != "unknown"
+    assert set(card.preprocessing) >= {"colour", "resize", "input_range"}
+    training = card.training
+    for key in ("dataset", "licence", "counts", "command", "seconds", "machine", "date", "config"):
+        assert training.get(key), f"{name}: card.training lacks {key}"
+    assert {"train", "val"} <= set(training["counts"])
+    assert "val" in card.metrics
+    for split, m in card.metrics.items():
+        assert m["n"] > 0, split
+        assert m["accuracy"] is not None and m["auc"] is not None
+        assert m["auc_ci"][0] <= m["auc"] <= m["auc_ci"][1]
+    assert set(card.calibration) == {"val_ece_before", "val_ece_after"}
+    assert card.temperature > 0
+    assert (card.threshold is not None) == (card.n_classes == 2)
+    assert card.reference
+    assert card.notice == NOTICE
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith("---\nlibrary_name: keras\n")
+    assert "not for clinical use" in readme
+    recipe = mm.get_recipe(name)
+    if isinstance(recipe, mm.Recipe):
+        # made by make_models: honest limitations, accuracy intervals, the exact command
+        assert list(card.limitations) == list(recipe.limitations)
+        assert training["command"].startswith(recipe.command())
+        for m in card.metrics.values():
+            assert m["accuracy_ci"][0] <= m["accuracy"] <= m["accuracy_ci"][1]
+        assert "test" in card.metrics
+    else:
+        assert training["command"] == recipe.command()
+    x = np.full((3, card.image_size, card.image_size, card.channels), 100, np.uint8)
+    probs = bundle.predict_proba(x)
+    assert probs.shape == (3, card.n_classes)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["pneumonia-xray"])
+def test_card_val_metrics_reproduce_from_the_data(name):
+    from medviz.cli import load_for_model
+    from medviz.data.registry import get_spec
+    from medviz.pipeline import evaluate_split
+    from medviz.store import load_bundle
+
+    if name not in SHIPPED_DIRS:
+        pytest.skip(f"models/{name} not built")
+    recipe = mm.get_recipe(name)
+    if not get_spec(recipe.data).is_available():
+        pytest.skip(f"{recipe.data} is not under the data root")
+    bundle = load_bundle(MODELS / name)
+    data = load_for_model(recipe.data, bundle.card)
+    ev = evaluate_split(bundle, data, "val", n_bootstrap=0)
+    assert ev.n == bundle.card.metrics["val"]["n"]
+    assert ev.auc == pytest.approx(bundle.card.metrics["val"]["auc"], abs=1e-3)
