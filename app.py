@@ -6,12 +6,14 @@ page lives in ``pages/`` and every helper in :mod:`medviz.ui`.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
 
-from medviz.ui import cache, components, settings, state
+from medviz.ui import cache, components, settings, state, warmup
 
+STARTED = time.perf_counter()
 ASSETS = Path(__file__).resolve().parent / "medviz" / "ui" / "assets"
 
 st.set_page_config(
@@ -21,6 +23,7 @@ st.set_page_config(
     initial_sidebar_state="expanded",
     menu_items={"About": f"**{settings.APP_TITLE}** — {settings.TAGLINE}. {settings.DISCLAIMER}"},
 )
+warmup.start()  # TensorFlow imports in the background while people read the first page
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
 
 PAGES = {
@@ -44,6 +47,11 @@ PAGES = {
 
 navigation = st.navigation(PAGES, expanded=True)
 
+if (navigation.title != "Home" or state.demo_mode()) and warmup.importing():
+    # TensorFlow must not be imported by two threads at once (see medviz.ui.warmup).
+    with st.spinner("Starting the deep-learning engine…"):
+        warmup.wait()
+
 if state.demo_mode():
     app_state = state.get()
     if not app_state.models:  # a fresh kiosk session starts with the demo ready
@@ -53,4 +61,7 @@ if state.demo_mode():
         cache.preload_shipped()
 
 components.sidebar()
-navigation.run()
+try:
+    navigation.run()
+finally:  # also after st.stop(): how long the server took for this page (MEDVIZ_TIMINGS_FILE)
+    components.record_timing(navigation.title, time.perf_counter() - STARTED)

@@ -51,8 +51,8 @@ if "aug_rotation_deg" not in st.session_state:
 st.caption(f"Dataset: **{choice.label}**")
 controls, gallery = st.columns([2, 3], gap="large")
 with controls:
-    buttons = st.columns(3)
-    buttons[0].button(
+    buttons = st.container(horizontal=True)
+    buttons.button(
         "Recommended",
         on_click=_load,
         args=(recommended,),
@@ -60,14 +60,14 @@ with controls:
         help="The augmentation that keeps this dataset realistic (from its registry entry).",
         key="aug_recommended",
     )
-    buttons[1].button(
+    buttons.button(
         "None",
         on_click=_load,
         args=(AugmentConfig.none(),),
         icon=":material/block:",
         key="aug_none",
     )
-    if buttons[2].button("Reshuffle", icon=":material/shuffle:", key="aug_reshuffle"):
+    if buttons.button("Reshuffle", icon=":material/shuffle:", key="aug_reshuffle"):
         st.session_state["aug_seed"] = st.session_state.get("aug_seed", 0) + 1
     values = {}
     for info in AUGMENTATIONS:
@@ -95,7 +95,8 @@ with gallery:
     for k in range(pool.n_classes):
         members = np.flatnonzero(pool.labels == k)
         if len(members):
-            picks.append(int(rng.choice(members)))
+            count = 2 if pool.n_classes <= 2 else 1
+            picks.extend(int(i) for i in rng.choice(members, min(count, len(members)), False))
     seed = int(st.session_state.get("aug_seed", 0))
     if config.is_identity:
         st.info("No augmentation: the network sees every image exactly as stored.")
@@ -106,7 +107,7 @@ with gallery:
             versions = preview(image, config, n=5, seed=seed)
             components.image_grid(
                 [image, *versions],
-                [f"original · {pool.class_names[pool.labels[index]]}"]
+                [f"{pool.class_names[pool.labels[index]]} (original)"]
                 + [f"augmented {i + 1}" for i in range(len(versions))],
                 columns=6,
                 size=128,

@@ -81,6 +81,7 @@ else:
         "Held-out examples (not used for training)",
         names,
         default=names[default],
+        required=True,
         key="classify_example",
     )
     if picked is not None:
@@ -148,7 +149,7 @@ if card.threshold is not None and len(card.class_names) == 2:
         f"P({card.class_names[1]}) ≥ {card.threshold:.2f}."
     )
 st.caption(
-    f"Calibrated probability {result.confidence:.1%}.{threshold_note} "
+    f"{result.name} · calibrated probability {result.confidence:.1%}.{threshold_note} "
     f"Prediction, Grad-CAM and out-of-distribution check took {result.seconds * 1000:.0f} ms."
 )
 
@@ -167,23 +168,37 @@ with heat:
     colormap = controls[1].selectbox("Colours", COLORMAPS[:3], key="classify_colormap")
     blended = overlay(result.model_input, result.heatmap, alpha=alpha, colormap=colormap)
     st.image(components.upscale(blended, 320), width="stretch")
-    components.colour_legend(colormap, label="evidence")
+    components.colour_legend(colormap, label="evidence", width="stretch")
 with probs:
     figure = probability_figure(
         result.probabilities, result.class_names, predicted=result.predicted
     )
-    figure.update_layout(height=260, margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    figure.update_layout(
+        height=260,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        title_text="Calibrated class probabilities",
+    )
     st.plotly_chart(figure, key="classify_probs")
     if result.ood_distance is not None:
         st.metric(
             "Out-of-distribution score",
             f"{result.ood_distance:.2f}",
-            delta=f"limit {result.ood_threshold:.2f}",
-            delta_color="off",
             help="Distance of the image's penultimate-layer features to the training classes; "
             "above the limit (99th percentile of the training images) the image is unlike the "
             "training data.",
         )
+        if result.is_ood:
+            st.badge(
+                f"unlike the training data (limit {result.ood_threshold:.2f})",
+                icon=":material/report:",
+                color="red",
+            )
+        else:
+            st.badge(
+                f"like the training data (limit {result.ood_threshold:.2f})",
+                icon=":material/task_alt:",
+                color="green",
+            )
     else:
         st.caption("This model card has no reference statistics: no out-of-distribution check.")
 

@@ -59,6 +59,8 @@ with st.container(border=True):
         default_size = spec.image_size
     elif source == "registry":
         names = [n for n in DATASETS if n != DEFAULT_DATASET]
+        if demo:  # a kiosk lists only what is installed (and never shows where it is)
+            names = [n for n in names if DATASETS[n].is_available()]
         name = st.selectbox("Dataset", names, format_func=_describe, key="data_registry_name")
         if name:
             default_size, default_channels = DATASETS[name].image_size, DATASETS[name].channels
@@ -188,7 +190,7 @@ m = st.columns(5)
 m[0].metric("Images", f"{len(data):,}")
 m[1].metric("Classes", data.n_classes)
 m[2].metric("Image shape", "×".join(str(v) for v in data.image_shape))
-m[3].metric("Splits", " / ".join(data.available_splits))
+m[3].metric("Splits", len(data.available_splits), help=", ".join(data.available_splits))
 m[4].metric("Lesion masks", "yes" if data.masks is not None else "no")
 st.caption(f"Licence: {data.licence}" + (f" · Source: {spec.source}" if spec else ""))
 if spec is not None and spec.notes:
@@ -205,13 +207,14 @@ else:
         icon=":material/verified:",
     )
 
-tabs = st.tabs(["Counts", "Sizes and modes", "Duplicates and leakage", "Shortcut check"])
-with tabs[0]:
+VIEWS = ["Counts", "Sizes and modes", "Duplicates and leakage", "Shortcut check"]
+view = components.views(VIEWS, key="data_view")
+if view == VIEWS[0]:
     st.plotly_chart(class_counts_figure(report.counts), key="data_counts")
     table = pd.DataFrame(report.counts).fillna(0).astype(int)
     table["total"] = table.sum(axis=1)
     st.dataframe(table, key="data_counts_table")
-with tabs[1]:
+if view == VIEWS[1]:
     if data.provenance is None:
         st.caption("Generated images: every image has the same size and mode.")
     else:
@@ -238,7 +241,7 @@ with tabs[1]:
             pd.DataFrame([{"mode": k, "images": v} for k, v in report.mode_distribution.items()]),
             hide_index=True,
         )
-with tabs[2]:
+if view == VIEWS[2]:
     st.markdown(
         f"**{len(report.duplicate_groups)}** groups of byte-identical files, "
         f"**{len(report.leakage_groups)}** of them across splits (leakage), "
@@ -259,7 +262,7 @@ with tabs[2]:
             pd.DataFrame([{"files": " = ".join(g[:4])} for g in report.duplicate_groups[:200]]),
             hide_index=True,
         )
-with tabs[3]:
+if view == VIEWS[3]:
     if report.shortcut is None:
         st.caption("Not applicable: the images have no file provenance (generated data).")
     else:

@@ -165,7 +165,9 @@ else:
         st.plotly_chart(per_class_figure(ev), key="eval_per_class_fig")
 
 with left:
-    figure = confusion_matrix_figure(confusion, card.class_names)
+    figure = components.clickable_cells(
+        confusion_matrix_figure(confusion, card.class_names), card.class_names
+    )
     event = st.plotly_chart(
         figure, on_select="rerun", selection_mode="points", key="eval_confusion"
     )
@@ -196,10 +198,10 @@ true_k, pred_k = cell
 members = np.flatnonzero((y_true == true_k) & (y_pred == pred_k))
 st.markdown(
     f"**True {names[true_k]}, predicted {names[pred_k]}** — {len(members)} images"
-    + (" (first 24)" if len(members) > 24 else "")
+    + (" (the 16 most confident)" if len(members) > 16 else "")
 )
 if len(members):
-    order = members[np.argsort(-y_prob[members, pred_k])][:24]
+    order = members[np.argsort(-y_prob[members, pred_k])][:16]
     components.image_grid(
         [subset.images[i] for i in order],
         [f"P({names[pred_k]}) = {y_prob[i, pred_k]:.2f}" for i in order],
@@ -208,12 +210,13 @@ if len(members):
     )
 
 # --- curves --------------------------------------------------------------------------------------
-tabs = st.tabs(["ROC", "Precision–recall", "Calibration", "Per class"])
-with tabs[0]:
+VIEWS = ["ROC", "Precision–recall", "Calibration", "Per class"]
+view = components.views(VIEWS, key="eval_view")
+if view == VIEWS[0]:
     st.plotly_chart(roc_figure(ev), key="eval_roc")
-with tabs[1]:
+if view == VIEWS[1]:
     st.plotly_chart(pr_figure(ev), key="eval_pr")
-with tabs[2]:
+if view == VIEWS[2]:
     st.plotly_chart(calibration_figure(ev), key="eval_calibration")
     if card.calibration:
         st.caption(
@@ -221,7 +224,7 @@ with tabs[2]:
             f"validation ECE from {_fmt(card.calibration.get('val_ece_before'))} to "
             f"{_fmt(card.calibration.get('val_ece_after'))}."
         )
-with tabs[3]:
+if view == VIEWS[3]:
     st.dataframe(
         pd.DataFrame(
             [

@@ -84,9 +84,14 @@ with class_col:
         format_func=lambda k: "the predicted class" if k < 0 else names[k],
         key="explain_class",
     )
-with layer_col:
+layers: list[str] = []
+default_layer = ""
+with components.user_errors():
     layers = conv_layers(model)
     default_layer = default_cam_layer(model)
+if not layers or not default_layer:
+    st.stop()
+with layer_col:
     layer = st.selectbox(
         "Layer (CAM methods)", layers, index=layers.index(default_layer), key="explain_layer"
     )
@@ -105,19 +110,18 @@ if image is None:
 digest = cache.image_digest(image)
 class_index = None if target < 0 else int(target)
 
-tabs = st.tabs(
-    [
-        "Heatmaps",
-        "Feature maps",
-        "First-layer filters",
-        "Activation maximisation",
-        "Deep dream",
-        "Trust checks",
-    ]
-)
+VIEWS = [
+    "Heatmaps",
+    "Feature maps",
+    "First-layer filters",
+    "Activation maximisation",
+    "Deep dream",
+    "Trust checks",
+]
+view = components.views(VIEWS, key="explain_view")
 
 # --- heatmaps side by side -----------------------------------------------------------------------
-with tabs[0]:
+if view == VIEWS[0]:
     DEFAULT_METHODS = ["gradcam", "gradcam++", "scorecam", "saliency", "smoothgrad"]
     controls = st.columns([3, 1, 1])
     methods = controls[0].multiselect(
@@ -158,7 +162,7 @@ with tabs[0]:
                 st.markdown(f"**{info.title}** ({info.cost}): {info.description}")
 
 # --- feature maps --------------------------------------------------------------------------------
-with tabs[1]:
+if view == VIEWS[1]:
     fm_cols = st.columns([2, 1, 1])
     fm_layer = fm_cols[0].selectbox(
         "Layer", layers, index=layers.index(default_layer), key="explain_fm_layer"
@@ -179,16 +183,17 @@ with tabs[1]:
         )
 
 # --- first-layer filters -------------------------------------------------------------------------
-with tabs[2], components.user_errors():
-    kernels = kernel_grid(explainer)
-    st.image(components.to_display(components.upscale(kernels, 420)), width=420)
-    st.caption(
-        "The kernels of the first convolution, each scaled to its own range (grey = middle "
-        "of the range, not necessarily zero). Edge and spot detectors are typical."
-    )
+if view == VIEWS[2]:
+    with components.user_errors():
+        kernels = kernel_grid(explainer)
+        st.image(components.to_display(components.upscale(kernels, 420)), width=420)
+        st.caption(
+            "The kernels of the first convolution, each scaled to its own range (grey = middle "
+            "of the range, not necessarily zero). Edge and spot detectors are typical."
+        )
 
 # --- activation maximisation ---------------------------------------------------------------------
-with tabs[3]:
+if view == VIEWS[3]:
     st.markdown(
         "Synthesises the input that most excites a class or one filter, from noise, with "
         "jitter, blur and a frequency prior to keep it readable."
@@ -240,7 +245,7 @@ with tabs[3]:
             st.plotly_chart(probability_figure(result.probabilities[0], names), key="am_probs")
 
 # --- deep dream ----------------------------------------------------------------------------------
-with tabs[4]:
+if view == VIEWS[4]:
     st.markdown(
         "Amplifies what a layer already sees in this image, over several scales: early layers "
         "paint textures, deep layers larger patterns."
@@ -298,7 +303,7 @@ with tabs[4]:
         )
 
 # --- trust checks --------------------------------------------------------------------------------
-with tabs[5]:
+if view == VIEWS[5]:
     st.markdown(
         "A heatmap is only worth showing if it depends on what the model learned and agrees "
         "across methods; on data with lesion masks we can also measure whether it points at "

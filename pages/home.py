@@ -44,7 +44,10 @@ with glance.container(border=True):
     st.markdown(f"**Dataset:** {choice.label if choice else 'none chosen'}")
     shipped = [m for m in cache.shipped_models() if m.card is not None]
     trained = [m for m in state.get().models.values() if m.origin == "trained"]
-    st.caption(f"{len(shipped)} shipped models · {len(trained)} trained in this session")
+    st.caption(
+        f"{len(shipped)} shipped model{'s' if len(shipped) != 1 else ''} · "
+        f"{len(trained)} trained in this session"
+    )
 
 st.subheader("What you can do", anchor=False)
 uses = st.columns(3, gap="medium")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from pathlib import Path
@@ -53,26 +54,17 @@ if active is not None:
         cols = st.columns([3, 1])
         cols[0].markdown(f"**Active model:** {active.title}")
         cols[0].caption(f"{active.summary} · {state.ORIGIN_LABELS[active.origin]}")
-        with cols[1], components.user_errors():
-            data = None
-            if st.toggle(
-                "Prepare download",
-                key="models_prepare_zip",
-                help="Packs model.keras, card.json and README.md into a zip.",
-            ):
-                with st.spinner("Packing the model…"):
-                    data = cache.model_zip(active)
-            if data is not None:
-                name = re.sub(r"[^A-Za-z0-9._-]+", "-", active.card.name).strip("-") or "model"
-                st.download_button(
-                    "Download model + card (.zip)",
-                    data=data,
-                    file_name=f"{name}.zip",
-                    mime="application/zip",
-                    icon=":material/download:",
-                    type="primary",
-                    key="models_download",
-                )
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", active.card.name).strip("-") or "model"
+        cols[1].download_button(
+            "Download model + card",
+            data=functools.partial(cache.model_zip, active),  # packed when clicked
+            file_name=f"{name}.zip",
+            mime="application/zip",
+            icon=":material/download:",
+            type="primary",
+            help="A zip of model.keras, card.json and README.md (the model card).",
+            key="models_download",
+        )
 
 sections = ["Shipped", "This session"]
 if not demo:

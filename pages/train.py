@@ -51,7 +51,8 @@ with st.container(border=True):
         )
     )
     channels = choice.channels or (spec.channels if spec else 1)
-    top[2].metric("Colour", "grey" if channels == 1 else "RGB")
+    top[2].markdown("Colour")
+    top[2].markdown("grey (1 channel)" if channels == 1 else "RGB (3 channels)")
     st.caption(arch_spec.description)
 
     n_classes = len(spec.class_names) if spec is not None else None
@@ -141,7 +142,7 @@ with st.container(border=True):
         tr = st.columns(3)
         arch_options["pretrained"] = tr[0].toggle(
             "ImageNet weights",
-            value=True,
+            value=not state.demo_mode(),  # a kiosk never tries to download anything
             key="train_pretrained",
             help="Uses cached weights; offline without a cache it starts from random weights.",
         )
@@ -213,8 +214,12 @@ if job is None:
     st.stop()
 
 
-@st.fragment(run_every=settings.poll_seconds() if job.running else None)
-def live_job(job: TrainingJob) -> None:
+POLL = settings.poll_seconds()
+
+
+@st.fragment(run_every=POLL if job.running else None)
+def live_progress(job: TrainingJob) -> None:
+    """Progress, times and the Stop button: cheap, refreshed every POLL seconds."""
     snap = job.snapshot()
     st.subheader(job.title, anchor=False)
     st.progress(snap.fraction, text=snap.message)
@@ -232,13 +237,25 @@ def live_job(job: TrainingJob) -> None:
             help="Stops after the current batch and keeps the best weights so far.",
             key=f"train_stop_{job.id}",
         )
-    st.plotly_chart(history_figure(snap.history), key=f"train_history_{job.id}")
     if not job.running and st.session_state.get("train_refreshed") != job.id:
         st.session_state["train_refreshed"] = job.id
         st.rerun(scope="app")  # the new model joins the sidebar and the model list
 
 
-live_job(job)
+@st.fragment(run_every=max(2.0, 3 * POLL) if job.running else None)
+def live_curves(job: TrainingJob) -> None:
+    """The Plotly curves, redrawn (less often) from the history so far."""
+    snap = job.snapshot()
+    epochs = len(next(iter(snap.history.values()), []))
+    memo = st.session_state.get("_train_curves")
+    if memo is None or memo[0] != (job.id, epochs):  # rebuild only after a new epoch
+        memo = ((job.id, epochs), history_figure(snap.history))
+        st.session_state["_train_curves"] = memo
+    st.plotly_chart(memo[1], key=f"train_history_{job.id}")
+
+
+live_progress(job)
+live_curves(job)
 done = not job.running
 state.collect_finished_jobs()  # idempotent: the finished model joins the session's models
 

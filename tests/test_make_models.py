@@ -230,3 +230,31 @@ def test_card_val_metrics_reproduce_from_the_data(name):
     ev = evaluate_split(bundle, data, "val", n_bootstrap=0)
     assert ev.n == bundle.card.metrics["val"]["n"]
     assert ev.auc == pytest.approx(bundle.card.metrics["val"]["auc"], abs=1e-3)
+
+
+def test_precise_batchnorm_sets_population_statistics_and_restores_momentum():
+    import keras
+
+    inputs = keras.Input((8, 8, 1), name="image")
+    x = keras.layers.BatchNormalization(momentum=0.9, name="bn")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    images = np.random.default_rng(0).integers(0, 256, (128, 8, 8, 1)).astype(np.uint8)
+    assert mm.recalibrate_batchnorm(model, images, batch_size=32) == 1
+    bn = model.get_layer("bn")
+    assert bn.momentum == 0.9
+    assert float(np.asarray(bn.moving_mean)[0]) == pytest.approx(images.mean(), rel=1e-4)
+    # mean of the per-batch variances: close to the population variance
+    assert float(np.asarray(bn.moving_variance)[0]) == pytest.approx(images.var(), rel=0.05)
+
+
+def test_inference_model_drops_the_optimizer_but_keeps_the_graph():
+    from medviz.zoo import build_model
+
+    model = build_model("fast-cnn", (32, 32, 1), 2, seed=0)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    export = mm.inference_model(model)
+    assert not export.compiled
+    assert [layer.name for layer in export.layers] == [layer.name for layer in model.layers]
+    x = np.zeros((1, 32, 32, 1), np.float32)
+    np.testing.assert_allclose(np.asarray(export(x)), np.asarray(model(x)), rtol=1e-6)

@@ -358,7 +358,7 @@ def _png(pixels: np.ndarray) -> bytes:
 def _examples(source: str, image_size: int, channels: int, per_class: int) -> tuple[Example, ...]:
     from medviz.data import load_dataset
 
-    data = load_dataset(source, image_size=image_size, channels=channels, limit_per_class=8)
+    data = load_dataset(source, image_size=image_size, channels=channels, limit_per_class=24)
     held_out = data.split("test") if "test" in data.available_splits else data
     out: list[Example] = []
     for k, name in enumerate(held_out.class_names):
@@ -367,7 +367,7 @@ def _examples(source: str, image_size: int, channels: int, per_class: int) -> tu
     return tuple(out)
 
 
-def examples_for(card: ModelCard, *, per_class: int = 2) -> tuple[Example, ...]:
+def examples_for(card: ModelCard, *, per_class: int = 3) -> tuple[Example, ...]:
     """Held-out example images for a model: from its training dataset when it is embedded
     or available locally, else from the embedded synthetic data when the classes match.
     """
@@ -399,16 +399,13 @@ def _zip_folder(path: str) -> bytes:
     return buffer.getvalue()
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _folder_zip(path: str, version: float) -> bytes:
-    del version
-    return _zip_folder(path)
-
-
 def model_zip(entry: ModelEntry) -> bytes:
-    """The model folder (``model.keras``, ``card.json``, ``README.md``) as zip bytes."""
+    """The model folder (``model.keras``, ``card.json``, ``README.md``) as zip bytes.
+
+    Uses no Streamlit call, so it can run as a download button's deferred callable.
+    """
     if entry.path is not None and entry.bundle is None:
-        return _folder_zip(entry.path, _version(entry.path))
+        return _zip_folder(entry.path)
     cached = entry.info.get("zip")
     if cached is None:
         from medviz.store import save_bundle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator, Sequence
 
@@ -24,6 +25,21 @@ PAGE_PATHS = {
     "explain": "pages/explain.py",
     "models": "pages/models.py",
 }
+
+
+# --- timings -------------------------------------------------------------------------------------
+
+
+def record_timing(page: str, seconds: float) -> None:
+    """Append one script run's duration to ``$MEDVIZ_TIMINGS_FILE`` (JSON lines), if set."""
+    target = settings.timings_file()
+    if target is None:
+        return
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"page": page, "seconds": round(seconds, 4)}) + "\n")
+    except OSError:
+        log.warning("cannot append timings to %s", target)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -94,8 +110,8 @@ def sidebar() -> None:
             st.caption(f"{size}{limit}")
         job = state.running_job()
         if job is not None:
-            snap = job.snapshot()
-            st.progress(snap.fraction, text=f"Training {job.title}: {snap.message}")
+            st.markdown("**Training**")
+            st.page_link(PAGE_PATHS["train"], label=job.title, icon=":material/model_training:")
         st.divider()
         if settings.demo_forced():
             st.badge("Demo mode", icon=":material/co_present:", color="blue")
@@ -106,6 +122,19 @@ def sidebar() -> None:
                 help="Hides server paths and model uploads, as MEDVIZ_DEMO=1 does.",
             )
         st.caption(f":material/medical_information: **{settings.DISCLAIMER}**")
+
+
+def views(options: Sequence[str], *, key: str, label: str = "View") -> str:
+    """A row of view buttons; only the chosen view is computed and drawn (unlike tabs)."""
+    chosen = st.segmented_control(
+        label,
+        list(options),
+        default=options[0],
+        required=True,
+        key=key,
+        label_visibility="collapsed",
+    )
+    return chosen or options[0]
 
 
 # --- models --------------------------------------------------------------------------------------
@@ -197,11 +226,53 @@ def image_grid(
             cols[offset].image(upscale(to_display(image), size), caption=caption, width="stretch")
 
 
-def colour_legend(colormap: str = "jet", *, label: str = "importance") -> None:
+def colour_legend(
+    colormap: str = "jet", *, label: str = "importance", width: int | str = 320
+) -> None:
     """A horizontal colour bar with low/high labels: the legend of a heatmap overlay."""
     from medviz.explain import colorbar
 
-    legend = colorbar(colormap, height=256, width=14)
+    legend = colorbar(colormap, height=256, width=12)
     bar = np.rot90(legend.image, k=-1)  # high values on the right
-    st.image(bar, width="stretch")
+    st.image(bar, width=width)
     st.caption(f"Colour legend: ← low {label} · high {label} →")
+
+
+def clickable_cells(figure, class_names: Sequence[str]):
+    """Make the cells of a confusion-matrix heatmap selectable by a click.
+
+    Plotly heatmaps cannot be *selected* (Streamlit's ``on_select`` only reports
+    points of selectable traces), so an invisible square marker sits on every
+    cell centre; a click selects it and outlines the cell. Its ``customdata`` is
+    ``[true, predicted]``.
+    """
+    import plotly.graph_objects as go
+
+    names = list(class_names)
+    true_idx = [t for t in range(len(names)) for _ in range(len(names))]
+    pred_idx = [p for _ in range(len(names)) for p in range(len(names))]
+    figure.add_trace(
+        go.Scatter(
+            x=[names[p] for p in pred_idx],
+            y=[names[t] for t in true_idx],
+            customdata=[[t, p] for t, p in zip(true_idx, pred_idx, strict=True)],
+            mode="markers",
+            marker={
+                "symbol": "square-open",
+                "size": max(24, 200 // max(len(names), 1)),
+                "color": "#D55E00",
+                "line": {"width": 3},
+                "opacity": 0,
+            },
+            selected={"marker": {"opacity": 1}},
+            unselected={"marker": {"opacity": 0}},
+            hovertemplate="true %{y}<br>predicted %{x}<br>click to see the images<extra></extra>",
+            showlegend=False,
+            name="cells",
+        )
+    )
+    # The markers must not widen the axes: keep exactly one cell per category.
+    k = len(names)
+    figure.update_xaxes(range=[-0.5, k - 0.5], autorange=False)
+    figure.update_yaxes(range=[k - 0.5, -0.5], autorange=False)
+    return figure

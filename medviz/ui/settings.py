@@ -9,6 +9,8 @@
 ``MEDVIZ_JIT``             ``0`` turns XLA compilation of training off by default.
 ``MEDVIZ_POLL_SECONDS``    How often the Train page refreshes a running job.
 ``MEDVIZ_MODELS_DIR``      Folder of shipped models (default ``<repo>/models``).
+``MEDVIZ_TIMINGS_FILE``    Append every script run's duration there (JSON lines;
+                           the browser tests measure page switches with it).
 =========================  =========================================================
 """
 
@@ -65,3 +67,9 @@ def models_dir() -> Path:
     """Folder holding the shipped models (one sub-folder per model)."""
     env = os.environ.get("MEDVIZ_MODELS_DIR")
     return Path(env).expanduser() if env else REPO_ROOT / "models"
+
+
+def timings_file() -> Path | None:
+    """Where script-run durations are appended, or ``None`` (the default: nowhere)."""
+    env = os.environ.get("MEDVIZ_TIMINGS_FILE")
+    return Path(env) if env else None

@@ -105,7 +105,7 @@ def test_augment_preview_and_settings_reach_training(app):
     load_small_dataset(app)
     goto(app, "augment")
     assert_clean(app)
-    assert len(app.get("image")) == 12, "2 classes × (original + 5 augmented)"
+    assert len(app.get("image")) == 24, "2 images × 2 classes × (original + 5 augmented)"
     app.slider(key="aug_rotation_deg").set_value(10.0)
     app.button(key="aug_reshuffle").click()
     app.run()
@@ -115,34 +115,35 @@ def test_augment_preview_and_settings_reach_training(app):
     assert "situs inversus" in notes, "each augmentation shows its realism note"
 
 
-def test_train_short_run_joins_the_session_models(app, new_app):
-    load_small_dataset(app)
-    goto(app, "train")
-    assert_clean(app)
-    assert "parameters" in texts(app)
-    app.number_input(key="train_epochs").set_value(2)
-    app.text_input(key="train_title_fast-cnn").set_value("Alice's run")
-    app.button(key="train_start").click()
-    app.run()
-    assert_clean(app)
-    job = app_state(app).jobs[0]
+def test_two_sessions_train_at_once_and_never_see_each_other(app, new_app):
+    alice, bob = app, new_app()
+    for session, name in ((alice, "Alice's run"), (bob, "Bob's run")):
+        load_small_dataset(session)
+        goto(session, "train")
+        assert_clean(session)
+        assert "parameters" in texts(session)
+        session.number_input(key="train_epochs").set_value(2)
+        session.text_input(key="train_title_fast-cnn").set_value(name)
+        session.button(key="train_start").click()
+        session.run()
+        assert_clean(session)
+    alice_job, bob_job = app_state(alice).jobs[0], app_state(bob).jobs[0]
+    assert alice_job.running or bob_job.running, "both were started"
+    assert app_state(alice).jobs == [alice_job] and app_state(bob).jobs == [bob_job]
+    assert "Bob" not in texts(alice) and "Alice" not in texts(bob)
 
-    # A second browser session sees nothing of this run.
-    other = new_app()
-    goto(other, "train")
-    assert_clean(other)
-    assert app_state(other).jobs == []
-    assert "Alice" not in texts(other)
-    assert not [b for b in other.button if b.key and b.key.startswith("train_stop_")]
-
-    wait_for_job(app)
-    assert_clean(app)
-    assert job.status == "finished", job.error
-    state = app_state(app)
-    assert state.active_model == f"trained:{job.id}"
-    assert state.models[f"trained:{job.id}"].card.training["epochs_run"] == 2
-    assert any("is ready" in s.value for s in app.success)
-    assert app_state(other).models == {}
+    wait_for_job(alice)
+    wait_for_job(bob)
+    for session, job, other in ((alice, alice_job, "Bob"), (bob, bob_job, "Alice")):
+        assert_clean(session)
+        assert job.status == "finished", job.error
+        state = app_state(session)
+        assert state.active_model == f"trained:{job.id}"
+        assert list(state.models) == [f"trained:{job.id}"], "only its own model"
+        assert state.models[f"trained:{job.id}"].card.training["epochs_run"] == 2
+        assert any("is ready" in s.value for s in session.success)
+        goto(session, "models")
+        assert other not in texts(session)
 
 
 def test_train_stop_keeps_the_best_model(app, monkeypatch):
@@ -255,19 +256,32 @@ def test_explain_methods_side_by_side_and_synthesis(default_model):
     shown = texts(app)
     for title in ("Grad-CAM", "Grad-CAM++", "Score-CAM", "Vanilla saliency", "SmoothGrad"):
         assert title in shown
+    for view in ("Feature maps", "First-layer filters"):
+        app.segmented_control(key="explain_view").set_value(view)
+        app.run()
+        assert_clean(app)
+        assert app.get("image"), view
+    app.segmented_control(key="explain_view").set_value("Activation maximisation")
+    app.run()
     app.button(key="am_run").click()
     app.run()
     assert_clean(app)
+    assert "maximises class 1" in texts(app)
+    app.segmented_control(key="explain_view").set_value("Deep dream")
+    app.run()
     app.button(key="dd_run").click()
     app.run()
     assert_clean(app)
-    app.button(key="trust_sanity").click()
+    assert "dream of" in texts(app)
+    app.segmented_control(key="explain_view").set_value("Trust checks")
     app.run()
-    assert_clean(app)
+    for button in ("trust_sanity", "trust_agree", "trust_loc"):
+        app.button(key=button).click()
+        app.run()
+        assert_clean(app)
     shown = texts(app)
-    assert "maximises class 1" in shown
-    assert "dream of" in shown
-    assert "Sanity check" in shown
+    assert "Sanity check" in shown and "Method agreement" in shown
+    assert "Pointing game hit rate" in shown
 
 
 def test_models_library_download_upload_and_hub(default_model):
@@ -275,9 +289,6 @@ def test_models_library_download_upload_and_hub(default_model):
     goto(app, "models")
     assert_clean(app)
     assert "microcalc-synthetic" in texts(app)
-    app.toggle(key="models_prepare_zip").set_value(True)
-    app.run()
-    assert_clean(app)
     assert app.get("download_button")
     zipped = app_state(app).models["shipped:microcalc-synthetic"]
     from medviz.ui import cache
@@ -339,3 +350,25 @@ def test_demo_mode_hides_paths_and_uploads(monkeypatch, new_app):
     assert "Upload a Keras 3" not in shown and "Hugging Face Hub" not in shown
     goto(app, "classify")
     assert_clean(app)
+
+
+def _shipped_names() -> list[str]:
+    from medviz.ui import cache
+
+    return [m.name for m in cache.shipped_models() if m.card is not None]
+
+
+@pytest.mark.parametrize("name", _shipped_names())
+def test_every_shipped_model_activates_and_classifies(app, name):
+    goto(app, "models")
+    app.button(key=f"models_activate_{name}").click()
+    app.run()
+    assert_clean(app)
+    assert app_state(app).active_model == f"shipped:{name}"
+    goto(app, "classify")
+    assert_clean(app)
+    if "examples" in app.segmented_control(key="classify_source").options:
+        app.segmented_control(key="classify_source").set_value("examples")
+        app.run()
+        assert_clean(app)
+        assert app.subheader[0].value.startswith("Prediction: ")

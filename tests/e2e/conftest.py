@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from e2e_helpers import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT
+from e2e_helpers import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, SERVER_TIMINGS
 
 
 def pytest_collection_modifyitems(config, items):
@@ -64,15 +64,17 @@ def server():
     port = _free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "streamlit-e2e.log"
+    SERVER_TIMINGS.unlink(missing_ok=True)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "MEDVIZ_MAX_EPOCHS": "40",
         "MEDVIZ_JIT": "0",
         "MEDVIZ_TEST_STEPS": "4",
-        "MEDVIZ_POLL_SECONDS": "0.5",
+        "MEDVIZ_POLL_SECONDS": "1.0",
         "HF_HUB_OFFLINE": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        "MEDVIZ_TIMINGS_FILE": str(SERVER_TIMINGS),
     }
     env.pop("MEDVIZ_DEMO", None)
     command = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -12,6 +13,7 @@ CHROMIUM = Path(os.environ.get("MEDVIZ_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+SERVER_TIMINGS = ARTIFACTS / "server-timings.jsonl"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
@@ -46,12 +48,53 @@ def sidebar_text(page) -> str:
     return page.locator('[data-testid="stSidebar"]').inner_text()
 
 
+def wait_rendered(page, *, timeout: float = 20_000) -> None:
+    """Wait until every Plotly chart has drawn and every image has loaded."""
+    page.wait_for_function(
+        """() => {
+            const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+            const drawn = charts.every(c => c.querySelector('.main-svg'));
+            const images = [...document.querySelectorAll('img')];
+            return drawn && images.every(i => i.complete);
+        }""",
+        timeout=timeout,
+    )
+
+
 def save_screenshot(page, name: str, *, docs: bool = False, full_page: bool = True) -> Path:
-    """Save a screenshot to the artefacts (and, for the best ones, to docs/screenshots)."""
+    """Save a screenshot to the artefacts (and, for the best ones, to docs/screenshots).
+
+    Streamlit scrolls inside its main container, not the document, so a full-page
+    shot temporarily makes the viewport as tall as the page content.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    page.wait_for_timeout(600)  # let late elements (charts, images) mount first
+    with contextlib.suppress(Exception):  # a chart that never draws shows in the picture
+        wait_rendered(page)
+    size = page.viewport_size
+    if full_page and size is not None:
+        height = page.evaluate(
+            "() => (document.querySelector('[data-testid=\"stMain\"]') || document.body)"
+            ".scrollHeight"
+        )
+        page.set_viewport_size({"width": size["width"], "height": int(min(max(height, 600), 5000))})
+        page.wait_for_timeout(800)
+        with contextlib.suppress(Exception):
+            wait_rendered(page)
+    page.screenshot(path=str(path))
+    if full_page and size is not None:
+        page.set_viewport_size(size)
     if docs:
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
     return path
+
+
+def server_runs() -> list[dict]:
+    """The script runs the server has recorded so far (page, seconds)."""
+    import json
+
+    if not SERVER_TIMINGS.exists():
+        return []
+    return [json.loads(line) for line in SERVER_TIMINGS.read_text().splitlines() if line]

@@ -9,10 +9,11 @@ import time
 
 import numpy as np
 import pytest
-from e2e_helpers import assert_clean, nav, save_screenshot, sidebar_text, wait_idle
+from e2e_helpers import assert_clean, nav, save_screenshot, server_runs, sidebar_text, wait_idle
 
 pytestmark = pytest.mark.e2e
 
+DOCS_PAGES = {"Home", "Data", "Evaluate", "Explain"}  # also copied to docs/screenshots
 PAGES = [  # (navigation title, page heading)
     ("Home", "MedViz"),
     ("Data", "Data"),
@@ -78,19 +79,30 @@ def test_demo_path_then_every_page(page, timings):
         first[title] = _goto(page, title, heading)
         assert_clean(page)
         assert "microcalc-synthetic" in sidebar_text(page)
-        save_screenshot(page, f"1{PAGES.index((title, heading)) + 1}-{title.lower()}", docs=True)
-    # Then page switches with everything cached.
+        number = PAGES.index((title, heading)) + 1
+        save_screenshot(page, f"1{number}-{title.lower()}", docs=title in DOCS_PAGES)
+    # Then page switches with everything cached: browser time (click → heading shown → run
+    # finished) and the server's script time for the same runs.
     cached: dict[str, list[float]] = {title: [] for title, _ in PAGES}
+    before = len(server_runs())
     for _ in range(2):
         for title, heading in PAGES:
             cached[title].append(_goto(page, title, heading))
             assert_clean(page)
-    values = [v for runs in cached.values() for v in runs]
-    timings["page_switch_first_visit_s"] = {k: round(v, 3) for k, v in first.items()}
-    timings["page_switch_cached_s"] = {k: round(max(v), 3) for k, v in cached.items()}
-    timings["page_switch_cached_median_s"] = round(statistics.median(values), 3)
-    timings["page_switch_cached_max_s"] = round(max(values), 3)
-    assert statistics.median(values) < 1.0, cached
+    server = [run["seconds"] for run in server_runs()[before:]]
+    browser = [v for runs in cached.values() for v in runs]
+    timings["page_switch_first_visit_browser_s"] = {k: round(v, 3) for k, v in first.items()}
+    timings["page_switch_cached_browser_s"] = {
+        k: [round(v, 3) for v in r] for k, r in cached.items()
+    }
+    timings["page_switch_cached_browser_median_s"] = round(statistics.median(browser), 3)
+    timings["page_switch_cached_server_s"] = {
+        "median": round(statistics.median(server), 3),
+        "max": round(max(server), 3),
+        "runs": len(server),
+    }
+    assert statistics.median(server) < 1.0, server
+    assert statistics.median(browser) < 3.0, cached  # software rendering on a shared CPU
 
 
 def test_evaluate_click_a_confusion_cell(page):
@@ -118,33 +130,57 @@ def test_classify_upload_shows_a_prediction(page, timings):
     page.get_by_text("PNG, JPEG, BMP, TIFF, PGM or DICOM").first.wait_for()
     wait_idle(page)
     files = page.locator('[data-testid="stFileUploader"] input[type="file"]')
-    latencies, server_ms = [], []
-    for seed in (5, 6, 7):
+    started = time.perf_counter()
+    files.set_input_files(
+        files=[{"name": "patch-5.png", "mimeType": "image/png", "buffer": _png(5)}]
+    )
+    caption = page.get_by_text(re.compile(r"patch-5\.png · .* took \d+ ms")).first
+    caption.wait_for()
+    wait_idle(page, settle_ms=0)
+    timings["classify_upload_to_result_s"] = round(time.perf_counter() - started, 3)
+    server_ms = [int(re.search(r"took (\d+) ms", caption.inner_text()).group(1))]
+    assert page.locator("h3").filter(has_text="Prediction:").count() == 1
+    assert_clean(page)
+    save_screenshot(page, "20-classify-upload")
+
+    # Several files at once: a results table with a CSV download.
+    files.set_input_files(
+        files=[
+            {"name": f"patch-{seed}.png", "mimeType": "image/png", "buffer": _png(seed)}
+            for seed in (6, 7)
+        ]
+    )
+    page.get_by_text(re.compile(r"\d images classified")).wait_for()
+    page.get_by_role("button", name="Download results (CSV)").wait_for()
+    wait_idle(page)
+    assert_clean(page)
+
+    # Then the embedded examples, one after the other: prediction + Grad-CAM per click.
+    page.get_by_role("radio", name="Embedded examples", exact=True).click()
+    wait_idle(page)
+    browser = []
+    for name in ("microcalcification 1", "normal 2", "microcalcification 2", "normal 1"):
         started = time.perf_counter()
-        files.set_input_files(
-            files=[{"name": f"patch-{seed}.png", "mimeType": "image/png", "buffer": _png(seed)}]
-        )
-        page.locator("h3").filter(has_text="Prediction:").first.wait_for()
-        caption = page.get_by_text(re.compile(r"took \d+ ms")).first
+        page.get_by_role("radio", name=name, exact=True).click()
+        caption = page.get_by_text(re.compile(rf"{name}\.png · .* took \d+ ms")).first
         caption.wait_for()
         wait_idle(page, settle_ms=0)
-        latencies.append(time.perf_counter() - started)
+        browser.append(round(time.perf_counter() - started, 3))
         server_ms.append(int(re.search(r"took (\d+) ms", caption.inner_text()).group(1)))
         assert_clean(page)
-    save_screenshot(page, "20-classify-upload", docs=True)
-    timings["classify_upload_to_result_s"] = [round(v, 3) for v in latencies]
+    timings["classify_example_click_to_result_s"] = browser
     timings["classify_server_predict_gradcam_ood_ms"] = server_ms
-    assert min(server_ms) < 1000
+    assert statistics.median(server_ms) < 1000, server_ms
 
 
 def test_train_start_and_stop(page, timings):
     wait_idle(page)
     nav(page, "Data")
-    limit = page.get_by_label("Images per class and split")
+    limit = page.get_by_role("spinbutton", name="Images per class and split")
     limit.fill("40")
     limit.press("Enter")
     wait_idle(page)
-    size = page.get_by_label("Image size (px)")
+    size = page.get_by_role("spinbutton", name="Image size (px)")
     size.fill("32")
     size.press("Enter")
     wait_idle(page)
@@ -154,11 +190,11 @@ def test_train_start_and_stop(page, timings):
     assert_clean(page)
 
     nav(page, "Train")
-    epochs = page.get_by_label("Epochs")
+    epochs = page.get_by_role("spinbutton", name="Epochs")
     epochs.fill("40")
     epochs.press("Enter")
     wait_idle(page)
-    early = page.get_by_label("Early stopping patience")
+    early = page.get_by_role("spinbutton", name="Early stopping patience")
     early.fill("0")
     early.press("Enter")
     wait_idle(page)
@@ -170,10 +206,12 @@ def test_train_start_and_stop(page, timings):
     timings["train_start_to_third_epoch_s"] = round(time.perf_counter() - started, 3)
     save_screenshot(page, "30-train-running", docs=True)
     assert_clean(page)
-    page.get_by_role("button", name="Stop").click()
+    page.get_by_test_id("stMainBlockContainer").get_by_role(
+        "button", name="Stop", exact=True
+    ).click()
     page.get_by_text("is ready (stopped by you; best epoch kept)").wait_for(timeout=120_000)
     wait_idle(page)
     assert_clean(page)
-    save_screenshot(page, "31-train-stopped", docs=True)
+    save_screenshot(page, "31-train-stopped")
     sidebar = sidebar_text(page)
     assert "fast-cnn on synthetic-microcalc" in sidebar, sidebar
