@@ -57,60 +57,7 @@ RESEARCH_ONLY = (
 
 # --- architecture ------------------------------------------------------------------------------
 
-FAST_ARCH = "res-cnn-fast"
-
-
-def build_res_cnn_fast(inputs, n_classes: int):
-    """``res-cnn`` with a stride-2 stem: the same residual trunk at about a quarter of the cost.
-
-    Measured on the 2-core CPU: ``res-cnn`` spends most of its time in the
-    stem's full-resolution 32-channel feature map (memory-bound BN/ReLU), so
-    striding the stem makes a 128 px input train several times faster than
-    ``res-cnn`` at 96 px, with the same 1.2 M parameters. Layer names follow
-    ``res-cnn`` (``stem``, ``stage{i}…``, ``gap``, ``predictions``).
-    """
-    from keras import layers
-
-    from medviz.zoo import _classifier, _conv_bn, _scale
-
-    x = _scale(inputs)
-    x = _conv_bn(x, 32, 3, "stem", strides=2)
-    for i, filters in enumerate((32, 64, 128, 256), start=1):
-        shortcut = layers.Conv2D(filters, 1, strides=2, use_bias=False, name=f"stage{i}_proj")(x)
-        shortcut = layers.BatchNormalization(momentum=0.9, name=f"stage{i}_proj_bn")(shortcut)
-        y = _conv_bn(x, filters, 3, f"stage{i}a", strides=2)
-        y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"stage{i}b_conv")(y)
-        y = layers.BatchNormalization(momentum=0.9, name=f"stage{i}b_bn")(y)
-        x = layers.Add(name=f"stage{i}_add")([shortcut, y])
-        x = layers.Activation("relu", name=f"stage{i}_out")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dropout(0.3, name="dropout")(x)
-    return _classifier(x, n_classes)
-
-
-def register_architectures() -> None:
-    """Add ``res-cnn-fast`` to :data:`medviz.zoo.ARCHITECTURES` unless the zoo has it already.
-
-    Kept here until the zoo registers it itself; a saved model never needs
-    this (``model.keras`` holds the whole graph of standard layers).
-    """
-    from medviz.zoo import ARCHITECTURES, ArchSpec
-
-    if FAST_ARCH not in ARCHITECTURES:
-        ARCHITECTURES[FAST_ARCH] = ArchSpec(
-            FAST_ARCH,
-            "Fast residual CNN (stride-2 stem)",
-            "res-cnn with a stride-2 stem: 4 residual stages (32-64-128-256), global average "
-            "pooling; 128 px inputs at the cost of res-cnn at 64 px.",
-            32,
-            128,
-            False,
-            build_res_cnn_fast,
-        )
-
-
-# TrainConfig checks its arch against the registry, so register before the recipes below.
-register_architectures()
+FAST_ARCH = "res-cnn-fast"  # medviz.zoo: the shipped X-ray and MRI models
 
 
 # --- recipes -----------------------------------------------------------------------------------
@@ -661,7 +608,6 @@ def build_recipe(
         save_bundle,
     )
 
-    register_architectures()
     spec = get_spec(recipe.data)
     if recipe.shipped and not spec.shippable:
         raise SystemExit(f"error: {recipe.data} may not be shipped ({spec.licence})")

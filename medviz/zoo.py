@@ -157,10 +157,9 @@ def build_vgg_small(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTen
     return _classifier(x, n_classes)
 
 
-def build_res_cnn(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
-    """A compact residual CNN (4 stages, 32-64-128-256) for higher-resolution images."""
+def _residual_trunk(inputs: keras.KerasTensor, n_classes: int, *, stem_stride: int):
     x = _scale(inputs)
-    x = _conv_bn(x, 32, 3, "stem")
+    x = _conv_bn(x, 32, 3, "stem", strides=stem_stride)
     for i, filters in enumerate((32, 64, 128, 256), start=1):
         shortcut = layers.Conv2D(filters, 1, strides=2, use_bias=False, name=f"stage{i}_proj")(x)
         shortcut = layers.BatchNormalization(momentum=0.9, name=f"stage{i}_proj_bn")(shortcut)
@@ -172,6 +171,23 @@ def build_res_cnn(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTenso
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
     return _classifier(x, n_classes)
+
+
+def build_res_cnn(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """A compact residual CNN (4 stages, 32-64-128-256) for higher-resolution images."""
+    return _residual_trunk(inputs, n_classes, stem_stride=1)
+
+
+def build_res_cnn_fast(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """``res-cnn`` with a stride-2 stem: the same residual trunk at about a quarter of the cost.
+
+    Measured on the 2-core CPU: ``res-cnn`` spends most of its time in the
+    stem's full-resolution 32-channel feature map (memory-bound BN/ReLU), so
+    striding the stem makes a 128 px input train several times faster than
+    ``res-cnn`` at 96 px, with the same 1.2 M parameters. Layer names are
+    ``res-cnn``'s, so saved models of either load and explain alike.
+    """
+    return _residual_trunk(inputs, n_classes, stem_stride=2)
 
 
 # --- transfer learning -------------------------------------------------------------------------
@@ -314,6 +330,16 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             128,
             False,
             build_res_cnn,
+        ),
+        ArchSpec(
+            "res-cnn-fast",
+            "Fast residual CNN (stride-2 stem)",
+            "res-cnn with a stride-2 stem: 4 residual stages (32-64-128-256), global average "
+            "pooling; 128 px inputs at the cost of res-cnn at 64 px. The shipped X-ray/MRI nets.",
+            32,
+            128,
+            False,
+            build_res_cnn_fast,
         ),
         ArchSpec(
             "mobilenetv2",

@@ -35,7 +35,6 @@ def test_train_recipes_are_well_formed():
     from medviz.data.registry import get_spec
     from medviz.zoo import get_arch
 
-    mm.register_architectures()
     for recipe in mm.recipes(shipped=True, bench=True):
         if isinstance(recipe, mm.CliRecipe):
             continue
@@ -85,21 +84,6 @@ def test_cross_cells_and_baselines_name_known_things():
         assert cell.split in ("train", "val", "test", "all")
         assert cell.note
     assert set(mm.BASELINES) <= set(DATASETS)
-
-
-def test_res_cnn_fast_is_registered_once_and_small():
-    from medviz.zoo import ARCHITECTURES, build_model
-
-    mm.register_architectures()
-    spec = ARCHITECTURES[mm.FAST_ARCH]
-    mm.register_architectures()
-    assert ARCHITECTURES[mm.FAST_ARCH] is spec
-    model = build_model(mm.FAST_ARCH, (64, 64, 1), 4, seed=0)
-    out = model(np.zeros((2, 64, 64, 1), np.float32), training=False)
-    assert tuple(out.shape) == (2, 4)
-    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
-    assert model.get_layer("predictions") is model.layers[-1]
-    assert model.count_params() < 2_000_000
 
 
 def test_accuracy_ci_brackets_the_accuracy():

@@ -76,3 +76,14 @@ def test_layer_table_and_parameter_counts_agree():
     assert sum(r.params for r in rows) == total == model.count_params()
     assert trainable < total  # BatchNorm moving statistics are not trainable
     assert rows[0].name == "image"
+
+
+def test_res_cnn_fast_is_res_cnn_with_a_strided_stem():
+    fast = build_model("res-cnn-fast", (64, 64, 1), 4, seed=0)
+    full = build_model("res-cnn", (64, 64, 1), 4, seed=0)
+    assert fast.count_params() == full.count_params() < 2_000_000
+    assert fast.get_layer("stem_relu").output.shape[1:3] == (32, 32)
+    assert full.get_layer("stem_relu").output.shape[1:3] == (64, 64)
+    out = fast(np.zeros((2, 64, 64, 1), np.float32), training=False)
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
+    assert fast.get_layer("predictions") is fast.layers[-1]
