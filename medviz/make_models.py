@@ -1091,6 +1091,61 @@ def render_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+README_FILE_OF_REPO = REPO_ROOT / "README.md"
+README_BEGIN = "<!-- shipped-models:begin (python -m medviz.make_models --readme) -->"
+README_END = "<!-- shipped-models:end -->"
+
+
+def render_shipped_table(models_dir: Path = MODELS_DIR) -> str:
+    """The README's table of shipped models, every figure read from their ``card.json``.
+
+    Reads JSON only (no TensorFlow), so the test that keeps the README in step
+    with the cards is cheap.
+    """
+    lines = [
+        "| model | classes | input | arch, params | val accuracy [95 % CI] | val AUC [95 % CI] "
+        "| test accuracy | test AUC | ECE (val, after temperature) | training | size |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for folder in sorted(p for p in Path(models_dir).iterdir() if (p / "card.json").exists()):
+        card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+        metrics = card.get("metrics", {})
+        val, test = metrics.get("val", {}), metrics.get("test", {})
+        training = card.get("training", {})
+        size = (folder / "model.keras").stat().st_size if (folder / "model.keras").exists() else 0
+        lines.append(
+            f"| [`{card['name']}`](models/{folder.name}/README.md) "
+            f"| {', '.join(card['class_names'])} "
+            f"| {card['image_size']}×{card['image_size']}×{card['channels']} "
+            f"| {card['arch']}, {card['params']:,} "
+            f"| {_with_ci(val.get('accuracy'), val.get('accuracy_ci'))} "
+            f"| {_with_ci(val.get('auc'), val.get('auc_ci'))} "
+            f"| {_f(test.get('accuracy'))} | {_f(test.get('auc'))} | {_f(val.get('ece'))} "
+            f"| {_f(training.get('seconds'), 0)} s on {training.get('machine', '?')} "
+            f"| {size / 1e6:.1f} MB |"
+        )
+    return "\n".join(lines)
+
+
+def update_readme(path: Path = README_FILE_OF_REPO, *, models_dir: Path = MODELS_DIR) -> bool:
+    """Rewrite the shipped-models block of ``path`` from the cards; ``True`` if it changed.
+
+    Raises:
+        SystemExit: The README lacks the begin/end markers.
+    """
+    from medviz.store import atomic_write_text
+
+    text = Path(path).read_text(encoding="utf-8")
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"error: {path} has no {README_BEGIN!r} … {README_END!r} block")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_BEGIN}\n{render_shipped_table(models_dir)}\n{README_END}{tail}"
+    if new != text:
+        atomic_write_text(Path(path), new)
+    return new != text
+
+
 # --- command line ------------------------------------------------------------------------------
 
 
@@ -1129,6 +1184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="rewrite the command lines and README.md of the --only models from their cards",
     )
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="rewrite README.md's table of shipped models from their cards (no training)",
+    )
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--list", action="store_true", help="print the recipes as JSON")
     args = parser.parse_args(argv)
@@ -1137,9 +1197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for name in args.only:
         get_recipe(name)  # fail fast on a typo
+    if args.readme:
+        _log("README.md " + ("updated" if update_readme() else "already up to date"))
+        return 0
     if args.docs_only:
         for name in args.only:
             _log(f"{name}: docs refreshed in {refresh_docs(name)}")
+        update_readme()
         return 0
     if args.bench:
         only = [n for n in args.only if not get_recipe(n).shipped]
@@ -1156,6 +1220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if summary["size_bytes"] > MAX_MODEL_BYTES:
             _log(f"warning: {recipe.name} is {summary['size_bytes'] / 1e6:.1f} MB (> 15 MB)")
         summaries.append(summary)
+    update_readme()
     print(json.dumps(summaries))
     return 0
 

@@ -44,7 +44,10 @@ class TrainConfig:
         early_stopping_patience: Epochs without improvement before stopping
             (``None``: never).
         reduce_lr_patience: Epochs without improvement before halving the
-            learning rate (``None``: never).
+            learning rate (``None``: never). Only with ``lr_schedule="plateau"``.
+        lr_schedule: ``"plateau"`` (constant, halved by ReduceLROnPlateau) or
+            ``"cosine"`` (one epoch of linear warm-up from a tenth of
+            ``learning_rate``, then cosine decay to zero over the remaining epochs).
         monitor: Validation quantity that picks the best epoch.
         imbalance: ``"none"``, ``"class-weights"`` or ``"undersample"``.
         augment: On-the-fly augmentations.
@@ -62,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     early_stopping_patience: int | None = 5
     reduce_lr_patience: int | None = 2
+    lr_schedule: Literal["plateau", "cosine"] = "plateau"
     monitor: str = "val_auc"
     imbalance: Imbalance = "none"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -86,6 +90,15 @@ class TrainConfig:
             raise MedvizError(
                 "imbalance must be 'none', 'class-weights' or 'undersample', "
                 f"got {self.imbalance!r}"
+            )
+        if self.lr_schedule not in ("plateau", "cosine"):
+            raise MedvizError(
+                f"lr_schedule must be 'plateau' or 'cosine', got {self.lr_schedule!r}"
+            )
+        if self.lr_schedule == "cosine" and self.reduce_lr_patience is not None:
+            raise MedvizError(
+                "lr_schedule='cosine' sets the learning rate at every step; "
+                f"reduce_lr_patience must be None with it, got {self.reduce_lr_patience}"
             )
         if self.monitor not in ("val_auc", "val_loss", "val_accuracy"):
             raise MedvizError(
@@ -227,6 +240,29 @@ def distribution_strategy():
     return tf.distribute.get_strategy()
 
 
+def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
+    """The optimizer's learning rate: a float, or a cosine schedule over the whole run.
+
+    Args:
+        config: Supplies ``learning_rate``, ``epochs`` and ``lr_schedule``.
+        steps_per_epoch: Batches per epoch (optimizer steps).
+
+    Returns:
+        ``config.learning_rate`` for ``"plateau"``; for ``"cosine"`` a
+        ``keras.optimizers.schedules.CosineDecay`` warming up linearly over the
+        first epoch from a tenth of the rate, then decaying to zero at the last step.
+    """
+    if config.lr_schedule == "plateau":
+        return config.learning_rate
+    warmup = steps_per_epoch if config.epochs > 1 else 0
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10 if warmup else config.learning_rate,
+        decay_steps=max(1, config.epochs * steps_per_epoch - warmup),
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
 def train(
     config: TrainConfig,
     data: Dataset,
@@ -292,14 +328,16 @@ def train(
     )
     val_ds = make_pipeline(x_val, y_val, n_classes, batch_size=max(config.batch_size, 128))
 
+    batches = math.ceil(len(x_train) / config.batch_size)
     with distribution_strategy().scope():
         model = build_model(
             config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options
         )
+        learning_rate = learning_rate_schedule(config, steps_per_epoch=batches)
         optimizer = (
-            keras.optimizers.Adam(config.learning_rate)
+            keras.optimizers.Adam(learning_rate)
             if config.optimizer == "adam"
-            else keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True)
+            else keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
         )
         model.compile(
             optimizer=optimizer,
@@ -309,7 +347,6 @@ def train(
         )
 
     mode = "min" if config.monitor == "val_loss" else "max"
-    batches = math.ceil(len(x_train) / config.batch_size)
     tracker = _Tracker(
         config=config,
         batches=batches,

@@ -242,3 +242,21 @@ def test_inference_model_drops_the_optimizer_but_keeps_the_graph():
     assert [layer.name for layer in export.layers] == [layer.name for layer in model.layers]
     x = np.zeros((1, 32, 32, 1), np.float32)
     np.testing.assert_allclose(np.asarray(export(x)), np.asarray(model(x)), rtol=1e-6)
+
+
+def test_readme_table_of_shipped_models_is_in_step_with_the_cards(tmp_path):
+    readme = (mm.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split(mm.README_BEGIN, 1)[1].split(mm.README_END, 1)[0]
+    table = mm.render_shipped_table()
+    assert block.strip() == table, "run: python -m medviz.make_models --readme"
+    for name in SHIPPED_DIRS:
+        card = json.loads((mm.MODELS_DIR / name / "card.json").read_text())
+        assert f"`{name}`" in table and f"{card['metrics']['test']['accuracy']:.3f}" in table
+
+    copy = tmp_path / "README.md"
+    copy.write_text(f"intro\n{mm.README_BEGIN}\nstale\n{mm.README_END}\noutro\n")
+    assert mm.update_readme(copy) is True and mm.update_readme(copy) is False
+    assert copy.read_text() == f"intro\n{mm.README_BEGIN}\n{table}\n{mm.README_END}\noutro\n"
+    copy.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="no"):
+        mm.update_readme(copy)

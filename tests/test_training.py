@@ -1,9 +1,17 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from medviz.augment import AugmentConfig
 from medviz.errors import DataError, MedvizError
-from medviz.training import TrainConfig, make_pipeline, resize_images, train
+from medviz.training import (
+    TrainConfig,
+    learning_rate_schedule,
+    make_pipeline,
+    resize_images,
+    train,
+)
 
 FAST = {"augment": AugmentConfig.none(), "jit_compile": False, "batch_size": 32}
 
@@ -97,6 +105,30 @@ def test_config_validation_and_round_trip():
         TrainConfig(imbalance="smote")
     config = TrainConfig(epochs=3, augment=AugmentConfig(noise_sigma=5))
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero(tiny_microcalc):
+    with pytest.raises(MedvizError, match="reduce_lr_patience must be None"):
+        TrainConfig(lr_schedule="cosine", reduce_lr_patience=2)
+    with pytest.raises(MedvizError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step", reduce_lr_patience=None)
+    config = TrainConfig(
+        epochs=4, learning_rate=1e-2, lr_schedule="cosine", reduce_lr_patience=None
+    )
+    schedule = learning_rate_schedule(config, steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 25, 40)]
+    assert rates[0] == pytest.approx(1e-3) and rates[1] == pytest.approx(5.5e-3)
+    assert rates[2] == pytest.approx(1e-2)  # warm-up ends after one epoch
+    assert rates[2] > rates[3] > rates[4] and rates[4] == pytest.approx(0.0, abs=1e-9)
+    assert (
+        learning_rate_schedule(replace(config, lr_schedule="plateau"), steps_per_epoch=10) == 1e-2
+    )
+
+    epochs = []
+    run = replace(config, epochs=3, early_stopping_patience=None, **FAST)
+    train(run, tiny_microcalc, on_epoch_end=epochs.append)
+    reported = [p.learning_rate for p in epochs]
+    assert reported[0] > reported[1] > reported[2] >= 0  # the schedule reaches the optimizer
 
 
 def test_pipeline_batches_are_float_one_hot_and_augmented():
