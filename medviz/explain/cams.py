@@ -134,6 +134,20 @@ def _class_array(explainer: Explainer, class_indices, n: int) -> np.ndarray:
     return np.array([-1 if c < 0 else explainer.check_class(int(c)) for c in arr], np.int32)
 
 
+def _one_image(
+    model, image: np.ndarray, method: str, *, class_index: int | None, layer: str | None
+) -> tuple[np.ndarray, int, np.ndarray]:
+    explainer = get_explainer(model)
+    maps, cls, probs = gradient_cams(
+        explainer,
+        explainer.prepare(image),
+        method=method,
+        class_indices=None if class_index is None else [class_index],
+        layer=layer,
+    )
+    return maps[0], int(cls[0]), probs[0]
+
+
 def gradcam(
     model, image: np.ndarray, *, class_index: int | None = None, layer: str | None = None
 ) -> tuple[np.ndarray, int, np.ndarray]:
@@ -150,45 +164,21 @@ def gradcam(
         (n_classes,))``, like every per-method function; :func:`explain`
         wraps the same in an :class:`~medviz.explain.Explanation`.
     """
-    explainer = get_explainer(model)
-    maps, cls, probs = gradient_cams(
-        explainer,
-        explainer.prepare(image),
-        method="gradcam",
-        class_indices=None if class_index is None else [class_index],
-        layer=layer,
-    )
-    return maps[0], int(cls[0]), probs[0]
+    return _one_image(model, image, "gradcam", class_index=class_index, layer=layer)
 
 
 def gradcam_plus_plus(
     model, image: np.ndarray, *, class_index: int | None = None, layer: str | None = None
 ) -> tuple[np.ndarray, int, np.ndarray]:
     """Grad-CAM++ of one image; arguments and result as :func:`gradcam`."""
-    explainer = get_explainer(model)
-    maps, cls, probs = gradient_cams(
-        explainer,
-        explainer.prepare(image),
-        method="gradcam++",
-        class_indices=None if class_index is None else [class_index],
-        layer=layer,
-    )
-    return maps[0], int(cls[0]), probs[0]
+    return _one_image(model, image, "gradcam++", class_index=class_index, layer=layer)
 
 
 def layercam(
     model, image: np.ndarray, *, class_index: int | None = None, layer: str | None = None
 ) -> tuple[np.ndarray, int, np.ndarray]:
     """LayerCAM of one image; arguments and result as :func:`gradcam`."""
-    explainer = get_explainer(model)
-    maps, cls, probs = gradient_cams(
-        explainer,
-        explainer.prepare(image),
-        method="layercam",
-        class_indices=None if class_index is None else [class_index],
-        layer=layer,
-    )
-    return maps[0], int(cls[0]), probs[0]
+    return _one_image(model, image, "layercam", class_index=class_index, layer=layer)
 
 
 def scorecam(
