@@ -336,18 +336,23 @@ BENCH: tuple[Recipe, ...] = (
         shipped=False,
         config=TrainConfig(
             arch="fast-cnn",
-            image_size=128,
-            epochs=40,
+            image_size=64,
+            epochs=150,
             batch_size=16,
+            learning_rate=1e-3,
             monitor="val_loss",
-            early_stopping_patience=10,
-            reduce_lr_patience=4,
-            augment=AugmentConfig(rotation_deg=10.0, zoom_max=1.2, shift=0.05),
+            early_stopping_patience=40,
+            reduce_lr_patience=None,
+            augment=AugmentConfig(rotation_deg=10.0, zoom_max=1.2, shift=0.1),
             jit_compile=False,
         ),
         limitations=(
             "Only 65 training images; the 10 given validation images hold one duplicate pair.",
         ),
+        notes="53 training images give 4 steps an epoch: the first recipe (128 px, 40 epochs, "
+        "plateau halving) stopped at 0.6 validation accuracy; 64 px, a constant 1e-3 and 150 "
+        "epochs reached 1.0 on validation (10 images) in 129 s, as did simple-cnn and vgg-small "
+        "at two to three times the cost.",
         published={
             "source": "Lakhani et al. 2018 tutorial (InceptionV3 transfer, ImageNet weights)",
             "InceptionV3": {"val_accuracy_10_images": 1.0},
