@@ -217,6 +217,27 @@ def make_pipeline(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def compile_for_training(model: keras.Model, config: TrainConfig) -> None:
+    """Compile ``model`` as :func:`train` does: optimizer, loss, metrics and XLA of ``config``.
+
+    Args:
+        model: A ``(None, S, S, C) -> (None, K)`` softmax model.
+        config: Supplies ``optimizer``, ``learning_rate``, ``label_smoothing``
+            and ``jit_compile``.
+    """
+    optimizer = (
+        keras.optimizers.Adam(config.learning_rate)
+        if config.optimizer == "adam"
+        else keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True)
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+        jit_compile=config.jit_compile,
+    )
+
+
 def distribution_strategy():
     """MirroredStrategy over every GPU when there are several, else the default strategy."""
     import tensorflow as tf
@@ -296,17 +317,7 @@ def train(
         model = build_model(
             config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options
         )
-        optimizer = (
-            keras.optimizers.Adam(config.learning_rate)
-            if config.optimizer == "adam"
-            else keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True)
-        )
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy", keras.metrics.AUC(name="auc")],
-            jit_compile=config.jit_compile,
-        )
+        compile_for_training(model, config)
 
     mode = "min" if config.monitor == "val_loss" else "max"
     batches = math.ceil(len(x_train) / config.batch_size)
