@@ -54,10 +54,10 @@ class Settings:
     """
 
     image_size: int = 64
-    train_images: int = 0
+    train_images: int = 800
     batch_size: int = 32
     warmup_epochs: int = 1
-    repeats: int = 5
+    repeats: int = 4
     latency_calls: int = 50
     naive_calls: int = 12
     upload_size: int = 224
@@ -68,9 +68,9 @@ class Settings:
     dream_steps: int = 0
     method_calls: int = 5
     sizes: tuple[int, ...] = (28, 64, 128, 224)
-    scaling_pixels: int = 1680 * 64 * 64
+    scaling_pixels: int = 640 * 64 * 64
     memory_train_images: int = 400
-    app_timeout_s: float = 120.0
+    app_timeout_s: float = 180.0
     jit: int = -1
     jit_ab: int = 1
 

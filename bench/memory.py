@@ -17,9 +17,12 @@ baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 from medviz.augment import AugmentConfig
 from medviz.data import DEFAULT_DATASET, load_dataset
 from medviz.training import TrainConfig, train
-per_class = int(sys.argv[1])
+per_class, jit = int(sys.argv[1]), int(sys.argv[2])
 data = load_dataset(DEFAULT_DATASET, seed=0, limit_per_class=per_class)
-result = train(TrainConfig(epochs=2, augment=AugmentConfig()), data)
+config = TrainConfig(epochs=2, augment=AugmentConfig())
+if jit >= 0:
+    config = TrainConfig(epochs=2, augment=AugmentConfig(), jit_compile=bool(jit))
+result = train(config, data)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"after_import_tf_kib": baseline, "peak_kib": peak,
                   "train_images": int(len(data.split("train").images)),
@@ -27,10 +30,10 @@ print(json.dumps({"after_import_tf_kib": baseline, "peak_kib": peak,
 """
 
 
-def training_peak(per_class: int) -> dict[str, Any]:
+def training_peak(per_class: int, *, jit: int = -1) -> dict[str, Any]:
     """Peak RSS (``getrusage`` ``ru_maxrss``) of a fresh process training 2 epochs."""
     done = subprocess.run(
-        [sys.executable, "-c", _TRAIN, str(per_class)],
+        [sys.executable, "-c", _TRAIN, str(per_class), str(jit)],
         check=True,
         capture_output=True,
         text=True,
@@ -52,7 +55,7 @@ def training_peak(per_class: int) -> dict[str, Any]:
 
 def run(settings: Settings, *, app: dict[str, Any] | None = None) -> dict[str, Any]:
     """The memory section; the app figure comes from the app section's run."""
-    out: dict[str, Any] = {"train": training_peak(settings.memory_train_images)}
+    out: dict[str, Any] = {"train": training_peak(settings.memory_train_images, jit=settings.jit)}
     if app and app.get("server_pid_peak_rss_mib") is not None:
         out["app"] = {
             "peak_rss_mib": app["server_pid_peak_rss_mib"],

@@ -40,7 +40,7 @@ def run(settings: Settings) -> dict[str, Any]:
                 epochs,
                 n_images=len(x),
                 warmup=settings.warmup_epochs,
-                repeats=max(2, settings.repeats - 2),
+                repeats=max(2, settings.repeats // 2),
             )
             med = {k: v["images_per_s"]["median"] for k, v in race.items()}
             entry["train_images_per_epoch"] = len(x)
