@@ -116,7 +116,10 @@ def limits(report: dict[str, Any]) -> list[str]:
             f"Time to val AUC 0.95: {_fmt(tq.get('time_to_val_auc_095_s'))} s "
             f"({tq.get('epochs_to_target')} epochs; first epoch incl. build and tracing "
             f"{_fmt(tq.get('first_epoch_wall_s'))} s, then {_fmt(per_epoch)} s per epoch). "
-            + (tq.get("note") or "")
+            "The first epoch holds model building, tracing and the XLA compilation of the "
+            "train step and of the validation step (full and remainder batch shapes each); the "
+            "later epochs are bound by the train step's compute (see the throughput profile), "
+            "which the load average above shares with other processes. " + (tq.get("note") or "")
         )
     lat = report.get("latency", {}).get("default", {})
     if lat.get("p95_ms") is not None and lat["p95_ms"] > 150:
@@ -292,8 +295,8 @@ def markdown(report: dict[str, Any]) -> str:
             "App server peak RSS (VmHWM) after every page: "
             f"**{_fmt(get(mem, 'app.peak_rss_mib'), 0)} MiB** {get(mem, 'app.reason') or ''}; "
             "training run peak RSS "
-            f"**{_fmt(get(mem, 'train.peak_rss_mib'), 0)} MiB** (TensorFlow imported: "
-            f"{_fmt(get(mem, 'train.after_import_tensorflow_rss_mib'), 0)} MiB)."
+            f"**{_fmt(get(mem, 'train.peak_rss_mib'), 0)} MiB** (high-water mark right after "
+            f"`import tensorflow`: {_fmt(get(mem, 'train.after_import_tensorflow_rss_mib'), 0)} MiB)."
         )
 
     sc = report.get("scaling", {})
