@@ -296,7 +296,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"**{_fmt(get(mem, 'app.peak_rss_mib'), 0)} MiB** {get(mem, 'app.reason') or ''}; "
             "training run peak RSS "
             f"**{_fmt(get(mem, 'train.peak_rss_mib'), 0)} MiB** (high-water mark right after "
-            f"`import tensorflow`: {_fmt(get(mem, 'train.after_import_tensorflow_rss_mib'), 0)} MiB)."
+            "`import tensorflow`: "
+            f"{_fmt(get(mem, 'train.after_import_tensorflow_rss_mib'), 0)} MiB)."
         )
 
     sc = report.get("scaling", {})
