@@ -230,6 +230,29 @@ def make_pipeline(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def compile_for_training(model: keras.Model, config: TrainConfig, *, steps_per_epoch: int) -> None:
+    """Compile ``model`` as :func:`train` does: optimizer, loss, metrics and XLA of ``config``.
+
+    Args:
+        model: A ``(None, S, S, C) -> (None, K)`` softmax model.
+        config: Supplies ``optimizer``, ``learning_rate``, ``lr_schedule``,
+            ``label_smoothing`` and ``jit_compile``.
+        steps_per_epoch: Optimizer steps per epoch (sizes a cosine schedule).
+    """
+    learning_rate = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch)
+    optimizer = (
+        keras.optimizers.Adam(learning_rate)
+        if config.optimizer == "adam"
+        else keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+        jit_compile=config.jit_compile,
+    )
+
+
 def distribution_strategy():
     """MirroredStrategy over every GPU when there are several, else the default strategy."""
     import tensorflow as tf
@@ -333,18 +356,7 @@ def train(
         model = build_model(
             config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options
         )
-        learning_rate = learning_rate_schedule(config, steps_per_epoch=batches)
-        optimizer = (
-            keras.optimizers.Adam(learning_rate)
-            if config.optimizer == "adam"
-            else keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
-        )
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy", keras.metrics.AUC(name="auc")],
-            jit_compile=config.jit_compile,
-        )
+        compile_for_training(model, config, steps_per_epoch=batches)
 
     mode = "min" if config.monitor == "val_loss" else "max"
     tracker = _Tracker(

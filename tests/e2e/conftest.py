@@ -8,16 +8,12 @@ timings to ``test-artifacts/timings.json``.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from e2e_helpers import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, SERVER_TIMINGS
+from e2e_helpers import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, SERVER_TIMINGS
+
+from medviz.ui.browser import free_port, start_server, stop_server, wait_healthy
 
 
 def pytest_collection_modifyitems(config, items):
@@ -38,36 +34,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"browser tests skipped: {reason}"))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not become healthy in {timeout:.0f} s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="session")
 def server():
     """The app served by a real ``streamlit run`` subprocess; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "streamlit-e2e.log"
     SERVER_TIMINGS.unlink(missing_ok=True)
     env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
         "MEDVIZ_MAX_EPOCHS": "40",
         "MEDVIZ_JIT": "0",
         "MEDVIZ_TEST_STEPS": "4",
@@ -76,39 +50,13 @@ def server():
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "MEDVIZ_TIMINGS_FILE": str(SERVER_TIMINGS),
     }
-    env.pop("MEDVIZ_DEMO", None)
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
+    process = start_server(port, log=log, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process, log)
+        wait_healthy(url, process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_server(process)
 
 
 @pytest.fixture(scope="session")

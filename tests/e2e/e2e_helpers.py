@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("MEDVIZ_CHROMIUM", "/usr/bin/chromium"))
+from medviz.ui.browser import (  # noqa: F401  (re-exported for the tests)
+    CHROMIUM,
+    ERROR_ALERT,
+    EXCEPTION,
+    IDLE,
+    LAUNCH_ARGS,
+    ROOT,
+    nav,
+    wait_idle,
+    wait_rendered,
+)
+
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 SERVER_TIMINGS = ARTIFACTS / "server-timings.jsonl"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-EXCEPTION = '[data-testid="stException"]'
-ERROR_ALERT = '[data-testid="stAlertContentError"]'
-
-
-def wait_idle(page, *, timeout: float = 90_000, settle_ms: int = 150) -> None:
-    """Wait until the script run triggered by the last action has finished."""
-    page.wait_for_timeout(settle_ms)
-    page.wait_for_selector(IDLE, timeout=timeout)
-
-
-def nav(page, title: str) -> float:
-    """Click a page in the sidebar navigation; return seconds until its title shows, idle."""
-    started = time.perf_counter()
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
-    page.locator("h1").filter(has_text=title).first.wait_for(state="visible")
-    wait_idle(page, settle_ms=50)
-    return time.perf_counter() - started
 
 
 def assert_clean(page, *, errors_allowed: bool = False) -> None:
@@ -46,19 +34,6 @@ def assert_clean(page, *, errors_allowed: bool = False) -> None:
 
 def sidebar_text(page) -> str:
     return page.locator('[data-testid="stSidebar"]').inner_text()
-
-
-def wait_rendered(page, *, timeout: float = 20_000) -> None:
-    """Wait until every Plotly chart has drawn and every image has loaded."""
-    page.wait_for_function(
-        """() => {
-            const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
-            const drawn = charts.every(c => c.querySelector('.main-svg'));
-            const images = [...document.querySelectorAll('img')];
-            return drawn && images.every(i => i.complete);
-        }""",
-        timeout=timeout,
-    )
 
 
 def save_screenshot(page, name: str, *, docs: bool = False, full_page: bool = True) -> Path:

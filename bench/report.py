@@ -1,0 +1,416 @@
+"""Turn a benchmark report (dict) into the summary, ``latest.md`` and the README "Speed" section."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+README_START = "<!-- bench:speed:start -->"
+README_END = "<!-- bench:speed:end -->"
+
+
+def get(report: dict[str, Any], path: str, default: Any = None) -> Any:
+    """``report["a"]["b"]…`` for ``path="a.b…"``, ``default`` where any part is missing."""
+    node: Any = report
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+#: summary key -> (path in the report, target text, test) ; test None: no target.
+SUMMARY = {
+    "throughput.images_per_s.medviz": ("throughput.images_per_s.medviz", None, None),
+    "throughput.images_per_s.notebook": ("throughput.images_per_s.notebook", None, None),
+    "throughput.images_per_s.bound": ("throughput.images_per_s.bound", None, None),
+    "throughput.medviz_vs_notebook": ("throughput.medviz_vs_notebook", ">= 2", lambda v: v >= 2),
+    "throughput.medviz_vs_bound": ("throughput.medviz_vs_bound", ">= 0.9", lambda v: v >= 0.9),
+    "time_to_val_auc_095_s": (
+        "time_to_quality.time_to_val_auc_095_s",
+        "<= 60 s",
+        lambda v: v <= 60,
+    ),
+    "pneumonia_xray_train_s": ("time_to_quality.pneumonia_xray_train.seconds", None, None),
+    "latency.default.p50_ms": ("latency.default.p50_ms", None, None),
+    "latency.default.p95_ms": ("latency.default.p95_ms", "<= 150 ms", lambda v: v <= 150),
+    "latency.default.speedup_vs_naive": (
+        "latency.default.speedup_vs_naive",
+        ">= 3",
+        lambda v: v >= 3,
+    ),
+    "latency.transfer.p50_ms": ("latency.transfer.p50_ms", None, None),
+    "latency.transfer.p95_ms": ("latency.transfer.p95_ms", None, None),
+    "latency.transfer.speedup_vs_naive": ("latency.transfer.speedup_vs_naive", None, None),
+    "app.first_page_s": ("app.first_page_s", None, None),
+    "app.page_warm_median_s": ("app.page_warm_median_s", None, None),
+    "app.import_tensorflow_s": ("app.import_tensorflow.median_s", None, None),
+    "memory.app_peak_rss_mib": ("memory.app.peak_rss_mib", None, None),
+    "memory.train_peak_rss_mib": ("memory.train.peak_rss_mib", None, None),
+}
+
+
+def summarize_report(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(summary, targets)``: headline figures by dotted key, and each target's verdict."""
+    summary, targets = {}, {}
+    for key, (path, text, test) in SUMMARY.items():
+        value = get(report, path)
+        summary[key] = value
+        if text is not None:
+            met = None if value is None else bool(test(value))
+            targets[key] = {"target": text, "value": value, "met": met}
+    return summary, targets
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def limits(report: dict[str, Any]) -> list[str]:
+    """Sentences explaining each missed target from the measured profile."""
+    out = []
+    tp = report.get("throughput", {})
+    prof = tp.get("profile", {})
+    ips = tp.get("images_per_s", {})
+    if tp.get("medviz_vs_notebook") is not None and tp["medviz_vs_notebook"] < 2:
+        nb_alone = prof.get("augment_ms_per_batch_notebook_alone")
+        mv_alone = prof.get("augment_ms_per_batch_medviz_alone")
+        bound_ms = prof.get("step_ms", {}).get("bound")
+        ceiling = ips["bound"] / ips["notebook"] if ips.get("notebook") else None
+        out.append(
+            f"**MedViz vs notebook ({tp['medviz_vs_notebook']:.2f}× < 2×) is limited by the "
+            f"model's own compute, not by the input pipeline.** With the default augmentations "
+            f"(rotation ±5°, zoom ≤ 1.2) the notebook's per-image SciPy augmentation costs "
+            f"{_fmt(nb_alone)} ms per batch of {tp.get('batch_size')} on its own "
+            f"(MedViz's batch-wise pipeline: {_fmt(mv_alone)} ms), while one train step of the "
+            f"identical compiled model on tensors already in memory costs {_fmt(bound_ms)} ms. "
+            "Keras prefetches the generator on a background thread, so its cost overlaps the "
+            f"step; the notebook already runs at {_fmt(100 * ips['notebook'] / ips['bound'])} % "
+            "of the compute bound, so no input pipeline can be 2× faster than it on this model "
+            f"(ceiling: bound / notebook = {_fmt(ceiling, 2)}×). The 2× would need larger "
+            "images, heavier per-image work or more cores than the step uses; see the scaling "
+            "section for how the shares move with image size."
+        )
+    if tp.get("medviz_vs_bound") is not None and tp["medviz_vs_bound"] < 0.9:
+        out.append(
+            f"MedViz reaches {100 * tp['medviz_vs_bound']:.0f} % of the bound: its augmentation "
+            f"({_fmt(prof.get('augment_ms_per_batch_medviz_alone'))} ms per batch alone) runs on "
+            "the same cores as the train step."
+        )
+    tq = report.get("time_to_quality", {})
+    if tq.get("reached") is False or (tq.get("time_to_val_auc_095_s") or 0) > 60:
+        epochs = tq.get("epochs", [])
+        per_epoch = (
+            (epochs[-1]["wall_s"] - epochs[0]["wall_s"]) / (len(epochs) - 1)
+            if len(epochs) > 1
+            else None
+        )
+        out.append(
+            f"Time to val AUC 0.95: {_fmt(tq.get('time_to_val_auc_095_s'))} s "
+            f"({tq.get('epochs_to_target')} epochs; first epoch incl. build and tracing "
+            f"{_fmt(tq.get('first_epoch_wall_s'))} s, then {_fmt(per_epoch)} s per epoch). "
+            "The first epoch holds model building, tracing and the XLA compilation of the "
+            "train step and of the validation step (full and remainder batch shapes each); the "
+            "later epochs are bound by the train step's compute (see the throughput profile), "
+            "which the load average above shares with other processes. " + (tq.get("note") or "")
+        )
+    lat = report.get("latency", {}).get("default", {})
+    if lat.get("p95_ms") is not None and lat["p95_ms"] > 150:
+        out.append(f"Default-model p95 {lat['p95_ms']:.0f} ms: {lat.get('breakdown_p50_ms')}")
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The full Markdown report."""
+    m = report.get("machine", {})
+    lines = [
+        "# MedViz speed benchmarks",
+        "",
+        f"Run {m.get('date')} with `{report.get('command')}` "
+        f"({'quick' if report.get('quick') else 'full'} run, "
+        f"{report.get('total_seconds', 0):.0f} s).",
+        f"Machine: {m.get('cpu_model')}, {m.get('usable_cores')} usable cores, "
+        f"{m.get('ram_gib')} GiB RAM, TensorFlow {m.get('tensorflow')}, Keras {m.get('keras')}, "
+        f"Python {m.get('python')}; load average at start {m.get('load_average_start')}, "
+        f"at end {m.get('load_average_end')}.",
+    ]
+    if report.get("load_warning"):
+        lines += ["", f"> **Note:** {report['load_warning']}"]
+    lines += ["", "## Targets", "", "| figure | value | target | met |", "|---|---|---|---|"]
+    for key, t in report.get("targets", {}).items():
+        lines.append(f"| `{key}` | {_fmt(t['value'], 2)} | {t['target']} | {_fmt(t['met'])} |")
+    notes = limits(report)
+    if notes:
+        lines += ["", "## What limits the missed targets", ""] + [f"- {n}" for n in notes]
+
+    tp = report.get("throughput", {})
+    if "contenders" in tp:
+        lines += [
+            "",
+            "## Training throughput",
+            "",
+            f"`{tp['arch']}` at {tp['image_shape']}, {tp['images_per_epoch']} images per epoch, "
+            f"batch {tp['batch_size']}, XLA {'on' if tp['jit_compile'] else 'off'}, "
+            f"{tp['warmup_epochs']} warm-up epoch(s) dropped, {tp['repeats']} timed epochs each, "
+            "round-robin.",
+            "",
+            "| contender | median img/s | min–max | rel. spread | warm-up epoch s |",
+            "|---|---|---|---|---|",
+        ]
+        for name, c in tp["contenders"].items():
+            s = c["images_per_s"]
+            lines.append(
+                f"| {name} | {s['median']:.1f} | {s['min']:.1f}–{s['max']:.1f} | "
+                f"{100 * s['rel_spread']:.0f} % | {c['warmup_epoch_s']} |"
+            )
+        prof = tp.get("profile", {})
+        lines += [
+            "",
+            f"Ratios: medviz/notebook **{tp['medviz_vs_notebook']:.2f}×**, medviz/bound "
+            f"**{tp['medviz_vs_bound']:.2f}**.",
+            "",
+            "Profile (per batch): "
+            + ", ".join(f"{k} step {v:.1f} ms" for k, v in prof.get("step_ms", {}).items())
+            + f"; MedViz pipeline alone {_fmt(prof.get('augment_ms_per_batch_medviz_alone'))} ms "
+            f"({_fmt(prof.get('medviz_pipeline_images_per_s'), 0)} img/s), notebook generator "
+            f"alone {_fmt(prof.get('augment_ms_per_batch_notebook_alone'))} ms "
+            f"({_fmt(prof.get('notebook_generator_images_per_s'), 0)} img/s).",
+        ]
+        for key, value in tp.items():
+            if key.startswith("bound_jit_compile_"):
+                lines.append(
+                    f"Bound with `jit_compile={key.rsplit('_', 1)[-1]}`: "
+                    f"{value['median']:.1f} img/s (median of {value['n']})."
+                )
+    elif "error" in tp:
+        lines += ["", "## Training throughput", "", f"error: `{tp['error']}`"]
+
+    tq = report.get("time_to_quality", {})
+    lines += ["", "## Time to quality", ""]
+    if "error" in tq:
+        lines.append(f"error: `{tq['error']}`")
+    else:
+        lines.append(
+            f"Default recipe on `{tq.get('dataset')}` ({tq.get('train_images')} training images, "
+            f"augmentation {tq.get('config', {}).get('augment')}): val AUC ≥ "
+            f"{tq.get('target_val_auc')} after **{_fmt(tq.get('time_to_val_auc_095_s'))} s** "
+            f"({tq.get('epochs_to_target')} epochs; best {_fmt(tq.get('best_val_auc'), 3)})."
+        )
+        pn = tq.get("pneumonia_xray_train", {})
+        lines.append(
+            f"Shipped `pneumonia-xray` ({pn.get('arch')}, {pn.get('image_size')} px, "
+            f"{pn.get('train_images')} training images, {pn.get('epochs_run')} epochs): "
+            f"**{_fmt(pn.get('seconds'))} s** — {pn.get('source')} ({pn.get('machine')}, "
+            f"{pn.get('date')})."
+        )
+
+    lat = report.get("latency", {})
+    lines += ["", "## Interactive latency (one uploaded PNG, warm)", ""]
+    if "error" in lat:
+        lines.append(f"error: `{lat['error']}`")
+    else:
+        lines += [
+            f"Upload: {lat.get('upload')}. Fast path = the app's `decode_upload` + `classify`.",
+            "",
+            "| model | input | p50 ms | p95 ms | naive p50 ms | speed-up | decode / resize / "
+            "predict / Grad-CAM p50 ms |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for key in ("default", "transfer"):
+            e = lat.get(key, {})
+            if "p50_ms" not in e:
+                continue
+            b = e["breakdown_p50_ms"]
+            lines.append(
+                f"| {key}: {e['model']} | {e['input']} | {e['p50_ms']:.1f} | {e['p95_ms']:.1f} | "
+                f"{e['naive']['p50_ms']:.1f} | {e['speedup_vs_naive']:.1f}× | "
+                f"{b['decode_png']:.1f} / {b['to_model_input']:.1f} / {b['predict']:.1f} / "
+                f"{b['gradcam']:.1f} |"
+            )
+
+    ex = report.get("explanations", {})
+    lines += ["", "## Explanation methods (default shipped model, 64 px, warm)", ""]
+    if "error" in ex:
+        lines.append(f"error: `{ex['error']}`")
+    else:
+        lines += ["| method | p50 ms | p95 ms | cost |", "|---|---|---|---|"]
+        for key, e in ex.get("methods", {}).items():
+            if "error" in e:
+                lines.append(f"| {key} | error: {e['error']} | | |")
+            else:
+                lines.append(
+                    f"| {e['title']} | {e['p50_ms']:.1f} | {e['p95_ms']:.1f} | {e['cost']} |"
+                )
+        for key, title in (
+            ("activation_max", "Activation maximisation"),
+            ("deep_dream", "Deep dream"),
+        ):
+            e = ex.get(key, {})
+            lines.append(
+                f"| {title} ({e.get('steps')} steps) | total {_fmt(e.get('total_s'), 2)} s | "
+                f"{_fmt(e.get('per_step_ms_median'))} ms/step | first step "
+                f"{_fmt(e.get('first_step_ms'))} ms (tracing) |"
+            )
+
+    app = report.get("app", {})
+    lines += ["", "## App in Chromium", ""]
+    if "error" in app:
+        lines.append(f"error: `{app['error']}`")
+    else:
+        lines.append(
+            "`import tensorflow` in a fresh process: "
+            f"{_fmt(get(app, 'import_tensorflow.median_s'), 2)} s; "
+            f"`import streamlit`: {_fmt(get(app, 'import_streamlit.median_s'), 2)} s."
+        )
+        if app.get("first_page_s") is None:
+            lines.append(f"Browser part not run: {app.get('reason')}")
+        else:
+            lines += [
+                f"`streamlit run` → server healthy {app['server_healthy_s']:.1f} s → first page "
+                f"fully rendered **{app['first_page_s']:.1f} s**; demo click → prediction "
+                f"{app['demo_click_to_prediction_s']:.1f} s.",
+                "",
+                "| page | first visit s | warm s (median) |",
+                "|---|---|---|",
+            ]
+            for title in app.get("pages", []):
+                lines.append(
+                    f"| {title} | {app['page_first_visit_s'][title]:.2f} | "
+                    f"{app['page_warm_s'][title]:.2f} |"
+                )
+
+    mem = report.get("memory", {})
+    lines += ["", "## Memory", ""]
+    if "error" in mem:
+        lines.append(f"error: `{mem['error']}`")
+    else:
+        lines.append(
+            "App server peak RSS (VmHWM) after every page: "
+            f"**{_fmt(get(mem, 'app.peak_rss_mib'), 0)} MiB** {get(mem, 'app.reason') or ''}; "
+            "training run peak RSS "
+            f"**{_fmt(get(mem, 'train.peak_rss_mib'), 0)} MiB** (high-water mark right after "
+            "`import tensorflow`: "
+            f"{_fmt(get(mem, 'train.after_import_tensorflow_rss_mib'), 0)} MiB)."
+        )
+
+    sc = report.get("scaling", {})
+    lines += ["", "## Scaling with image size", ""]
+    if "error" in sc:
+        lines.append(f"error: `{sc['error']}`")
+    else:
+        lines += [
+            "| side | imgs/epoch | medviz img/s | bound img/s | medviz/bound "
+            "| latency p50 / p95 ms | naive p50 ms |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for size, e in sc.get("sizes", {}).items():
+            ips = e.get("images_per_s", {})
+            la = e.get("latency", {})
+            lines.append(
+                f"| {size} | {e.get('train_images_per_epoch', '—')} | {_fmt(ips.get('medviz'))} | "
+                f"{_fmt(ips.get('bound'))} | {_fmt(e.get('medviz_vs_bound'), 2)} | "
+                f"{_fmt(la.get('p50_ms'))} / {_fmt(la.get('p95_ms'))} | "
+                f"{_fmt(la.get('naive_p50_ms'))} |"
+            )
+    errors = [k for k, v in report.items() if isinstance(v, dict) and "error" in v]
+    if errors:
+        lines += ["", f"Sections that failed: {', '.join(errors)} (see latest.json)."]
+    return "\n".join(lines) + "\n"
+
+
+def readme_section(report: dict[str, Any]) -> str:
+    """The README's "Speed" section body (between the markers)."""
+    m = report.get("machine", {})
+    s = report.get("summary", {})
+    t = report.get("targets", {})
+
+    def verdict(key: str) -> str:
+        met = t.get(key, {}).get("met")
+        return "" if met is None else (" ✅" if met else " ❌")
+
+    rows = [
+        (
+            "training img/s, fast-cnn 64 px, default augmentation: MedViz / notebook / bound",
+            f"{_fmt(s.get('throughput.images_per_s.medviz'))} / "
+            f"{_fmt(s.get('throughput.images_per_s.notebook'))} / "
+            f"{_fmt(s.get('throughput.images_per_s.bound'))}",
+        ),
+        (
+            "MedViz vs notebook (target ≥ 2×)",
+            f"{_fmt(s.get('throughput.medviz_vs_notebook'), 2)}×"
+            + verdict("throughput.medviz_vs_notebook"),
+        ),
+        (
+            "MedViz vs compute bound (target ≥ 0.9)",
+            _fmt(s.get("throughput.medviz_vs_bound"), 2) + verdict("throughput.medviz_vs_bound"),
+        ),
+        (
+            "time to val AUC 0.95, embedded data, default recipe (target ≤ 60 s)",
+            f"{_fmt(s.get('time_to_val_auc_095_s'))} s{verdict('time_to_val_auc_095_s')}",
+        ),
+        (
+            "shipped pneumonia-xray training (recorded in its card.json, not re-run)",
+            f"{_fmt(s.get('pneumonia_xray_train_s'), 0)} s",
+        ),
+        (
+            "upload 224 px PNG → prediction + Grad-CAM, default model, p50 / p95 (target ≤ 150 ms)",
+            f"{_fmt(s.get('latency.default.p50_ms'))} / {_fmt(s.get('latency.default.p95_ms'))} ms"
+            f"{verdict('latency.default.p95_ms')}",
+        ),
+        (
+            "… speed-up vs naive tf-keras-vis per call (target ≥ 3×)",
+            f"{_fmt(s.get('latency.default.speedup_vs_naive'))}×"
+            f"{verdict('latency.default.speedup_vs_naive')}",
+        ),
+        (
+            "same, MobileNetV2 transfer model, p50 / p95; speed-up",
+            f"{_fmt(s.get('latency.transfer.p50_ms'))} / {_fmt(s.get('latency.transfer.p95_ms'))} "
+            f"ms; {_fmt(s.get('latency.transfer.speedup_vs_naive'))}×",
+        ),
+        (
+            "`streamlit run` → first page rendered in Chromium; warm page render (median)",
+            f"{_fmt(s.get('app.first_page_s'))} s; {_fmt(s.get('app.page_warm_median_s'), 2)} s",
+        ),
+        ("`import tensorflow` (fresh process)", f"{_fmt(s.get('app.import_tensorflow_s'))} s"),
+        (
+            "peak RSS: app after every page / short training run",
+            f"{_fmt(s.get('memory.app_peak_rss_mib'), 0)} / "
+            f"{_fmt(s.get('memory.train_peak_rss_mib'), 0)} MiB",
+        ),
+    ]
+    lines = [
+        f"Measured by `make bench` (`python -m bench`) on {m.get('date', '?')[:10]}: "
+        f"{m.get('cpu_model')}, {m.get('usable_cores')} cores, {m.get('ram_gib')} GiB, "
+        f"TensorFlow {m.get('tensorflow')}, Keras {m.get('keras')}, CPU only; load average "
+        f"{m.get('load_average_start')} at start. Full report: "
+        "[`bench/results/latest.md`](bench/results/latest.md) (data: `latest.json`).",
+    ]
+    if report.get("load_warning"):
+        lines += ["", f"> {report['load_warning']}"]
+    lines += ["", "| what | figure |", "|---|---|"]
+    lines += [f"| {a} | {b} |" for a, b in rows]
+    notes = limits(report)
+    if notes:
+        lines += ["", "What limits the missed targets:", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, report: dict[str, Any]) -> None:
+    """Replace (or append) the "Speed" section of ``readme`` with this report's figures."""
+    text = readme.read_text(encoding="utf-8")
+    body = f"{README_START}\n{readme_section(report)}\n{README_END}"
+    if README_START in text and README_END in text:
+        pattern = re.escape(README_START) + r".*?" + re.escape(README_END)
+        text = re.sub(pattern, lambda _: body, text, flags=re.S)
+    else:
+        section = f"## Speed\n{body}\n\n"
+        anchor = "## What the network learned"
+        text = text.replace(anchor, section + anchor) if anchor in text else text + "\n" + section
+    readme.write_text(text, encoding="utf-8")
