@@ -6,7 +6,7 @@ import contextlib
 import shutil
 from pathlib import Path
 
-from medviz.ui.browser import (  # noqa: F401  (re-exported for the tests)
+from bench.browser import (  # noqa: F401  (re-exported for the tests)
     CHROMIUM,
     ERROR_ALERT,
     EXCEPTION,

@@ -1,4 +1,4 @@
-"""Serving the app and driving it from a browser: shared by the e2e tests and ``bench``.
+"""Serving the app and driving it from a browser: shared by ``bench`` and the e2e tests.
 
 ``streamlit run app.py`` on a free loopback port (headless, no file watcher),
 a health wait, and the Playwright helpers that tell when a page has finished
@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("MEDVIZ_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
