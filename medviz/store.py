@@ -375,7 +375,7 @@ def load_bundle(source: str | Path, *, safe_mode: bool = True) -> ModelBundle:
 
 def validate_repo_id(repo_id: str) -> str:
     """Return ``repo_id`` if it looks like ``user/repo``, else raise :class:`ModelError`."""
-    if not _HF_REPO_ID.match(repo_id) or ".." in repo_id:
+    if not isinstance(repo_id, str) or not _HF_REPO_ID.fullmatch(repo_id) or ".." in repo_id:
         raise ModelError(
             f"invalid Hugging Face repo id {repo_id!r}; expected 'user/repo' made of letters, "
             "digits, '.', '_' and '-'"
