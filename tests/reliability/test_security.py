@@ -92,7 +92,7 @@ def test_safe_mode_is_what_refuses_lambda(hostile_models):
     """The refusal comes from Keras safe mode, not from a name check we could forget."""
     import keras
 
-    with pytest.raises(ValueError, match="(?i)safe"):
+    with pytest.raises(ValueError, match=r"(?i)safe"):
         keras.saving.load_model(hostile_models["lambda.keras"], safe_mode=True)
 
 
