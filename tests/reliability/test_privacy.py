@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_helpers import app_state, assert_clean, goto, make_app, texts
-from corpus import dicom, encode, zip_of
+from corpus import dicom, zip_of
 
 from medviz.cli import main
 
@@ -144,8 +144,11 @@ def test_app_never_shows_logs_or_serves_identifiers(private_dirs, caplog, capfd,
     goto(app, "data")
     app.segmented_control(key="data_source").set_value("zip")
     app.run()
-    files = {f"{label}/{i}.dcm": secret_dicom(10 * k + i, size=16)
-             for k, label in enumerate(("normal", "microcalcification")) for i in range(6)}  # fmt: skip
+    files = {
+        f"{label}/{i}.dcm": secret_dicom(10 * k + i, size=16)
+        for k, label in enumerate(("normal", "microcalcification"))
+        for i in range(6)
+    }
     app.file_uploader(key="data_zip").set_value(("scans.zip", zip_of(files), "x"))
     app.button(key="data_load").click()
     app.run()
@@ -178,8 +181,10 @@ def test_cli_never_prints_logs_or_writes_identifiers(private_dirs, caplog, capfd
     out_dir = private_dirs["cwd"]
     assert main(["predict", "--model", str(shipped_model), "--json", str(scan), str(broken)]) == 3
     assert main(["predict", "--model", str(shipped_model), str(scan)]) == 0
-    code = main(["explain", str(scan), "--model", str(shipped_model), "--out",
-                 str(out_dir / "cam.png"), "--heatmap-out", str(out_dir / "heat.png"), "--json"])  # fmt: skip
+    cam, heat = str(out_dir / "cam.png"), str(out_dir / "heat.png")
+    code = main(
+        ["explain", str(scan), "--model", str(shipped_model), "--out", cam, "--heatmap-out", heat]
+    )
     assert code == 0 and (out_dir / "cam.png").is_file()
 
     # Train on a folder of identified DICOMs: card, README, run store.
@@ -189,16 +194,19 @@ def test_cli_never_prints_logs_or_writes_identifiers(private_dirs, caplog, capfd
             path = data / label / f"{i}.dcm"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(secret_dicom(100 * k + i, size=16))
-    code = main(["train", "--data", str(data), "--image-size", "16", "--epochs", "1",
-                 "--out", str(out_dir / "model"), "--runs", str(out_dir / "runs"), "--json"])  # fmt: skip
+    model, runs = str(out_dir / "model"), str(out_dir / "runs")
+    code = main(
+        ["train", "--data", str(data), "--image-size", "16", "--epochs", "1", "--out", model,
+         "--runs", runs, "--json"]
+    )  # fmt: skip
     assert code == 0
     assert (out_dir / "model" / "card.json").is_file()
     assert list((out_dir / "runs").glob("*/checkpoint/card.json"))
     out, err = capfd.readouterr()
     assert '"prediction"' in out and "broken.dcm" in out
     logs = "\n".join(f"{r.name}: {r.getMessage()}" for r in caplog.records)
-    leaks = {where: found for where, blob in (("stdout", out), ("stderr", err), ("logs", logs))
-             if (found := _leaks(blob))}  # fmt: skip
+    streams = (("stdout", out), ("stderr", err), ("logs", logs))
+    leaks = {where: found for where, blob in streams if (found := _leaks(blob))}
     assert not leaks, leaks
     written = _scan_tree(*(private_dirs[k] for k in ("home", "cwd", "tmp")))
     assert not written, written
