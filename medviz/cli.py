@@ -422,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         sys.stderr.write(f"error: file not found: {err.filename}\n")
         return EXIT_BAD_INPUT
+    except OSError as err:  # disk full, read-only folder, permission denied …
+        where = f" {err.filename}" if err.filename else ""
+        sys.stderr.write(f"error: could not read or write{where}: {err.strerror or err}\n")
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
