@@ -151,13 +151,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         note = f"val_auc={p.logs.get('val_auc', float('nan')):.3f}"
         progress.update(epochs_done[0], note=note)
 
-    from medviz.store import RunStore
+    from medviz.store import CHECKPOINT_WEIGHTS, ModelCard, RunStore, default_preprocessing
 
     runs = RunStore(args.runs)
     record = runs.create({"data": args.data, **config.to_dict()}, label=name)
+    size, channels = config.image_size or data.image_shape[0], data.image_shape[-1]
 
     def on_epoch_end_logged(p) -> None:
         runs.log_history(record, p.history)  # atomically, so a killed run keeps its curves
+        if p.best_epoch == p.epoch:  # train() has just replaced the checkpoint weights
+            runs.save_checkpoint_card(
+                record,
+                ModelCard(
+                    name=name,
+                    class_names=tuple(data.class_names),
+                    image_size=size,
+                    channels=channels,
+                    arch=config.arch,
+                    modality=_modality(args.data),
+                    preprocessing=default_preprocessing(size, channels),
+                    training={
+                        "dataset": data.name,
+                        "checkpoint_epoch": p.epoch + 1,
+                        "monitor": config.monitor,
+                        "best_value": p.best_value,
+                        "arch_options": dict(config.arch_options),
+                        "command": command,
+                    },
+                    limitations=("Checkpoint of an unfinished run: not calibrated, no threshold.",),
+                ),
+            )
         on_epoch_end(p)
 
     options = {
@@ -165,6 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "command": command,
         "on_epoch_end": on_epoch_end_logged,
         "modality": _modality(args.data),
+        "checkpoint_path": record.checkpoint_folder / CHECKPOINT_WEIGHTS,
     }
     if args.repeats > 1:
         repeated = train_repeats(config, data, repeats=args.repeats, **options)
@@ -397,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except FileNotFoundError as err:
         sys.stderr.write(f"error: file not found: {err.filename}\n")
+        return EXIT_BAD_INPUT
+    except OSError as err:  # disk full, read-only folder, permission denied …
+        where = f" {err.filename}" if err.filename else ""
+        sys.stderr.write(f"error: could not read or write{where}: {err.strerror or err}\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -29,6 +30,8 @@ NOTICE = "Research and teaching only. Not a medical device; not for clinical use
 MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 README_FILE = "README.md"
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_WEIGHTS = "best.weights.h5"
 HF_PREFIX = "hf://"
 _HF_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
@@ -356,20 +359,23 @@ def load_bundle(source: str | Path, *, safe_mode: bool = True) -> ModelBundle:
     model_file = _resolve_model_file(path)
     model = load_model_file(model_file, safe_mode=safe_mode)
     card_file = model_file.parent / CARD_FILE
-    if card_file.exists():
-        try:
-            card = ModelCard.from_dict(json.loads(card_file.read_text(encoding="utf-8")))
-        except json.JSONDecodeError as err:
-            raise ModelError(f"{card_file} is not valid JSON: {err}") from None
-        validate_against_card(model, card)
-    else:
-        card = _infer_card(model, model_file.parent.name)
+    try:
+        if card_file.exists():
+            try:
+                card = ModelCard.from_dict(json.loads(card_file.read_text(encoding="utf-8")))
+            except json.JSONDecodeError as err:
+                raise ModelError(f"{CARD_FILE} is not valid JSON: {err}") from None
+            validate_against_card(model, card)
+        else:
+            card = _infer_card(model, model_file.parent.name)
+    except ModelError as err:  # name the file: "model input must have a fixed size …"
+        raise ModelError(f"{model_file.name}: {err}; refused before running it") from None
     return ModelBundle(model=model, card=card, path=model_file.parent)
 
 
 def validate_repo_id(repo_id: str) -> str:
     """Return ``repo_id`` if it looks like ``user/repo``, else raise :class:`ModelError`."""
-    if not _HF_REPO_ID.match(repo_id) or ".." in repo_id:
+    if not isinstance(repo_id, str) or not _HF_REPO_ID.fullmatch(repo_id) or ".." in repo_id:
         raise ModelError(
             f"invalid Hugging Face repo id {repo_id!r}; expected 'user/repo' made of letters, "
             "digits, '.', '_' and '-'"
@@ -502,11 +508,17 @@ class RunRecord:
     config: dict[str, Any]
     started: str
     finished: str | None
+    pid: int | None = None
 
     @property
     def model_folder(self) -> Path:
         """Where the finished model lives."""
         return self.folder / "model"
+
+    @property
+    def checkpoint_folder(self) -> Path:
+        """Where the best weights so far and their card live while the run trains."""
+        return self.folder / CHECKPOINT_DIR
 
 
 class RunStore:
@@ -521,9 +533,51 @@ class RunStore:
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{uuid.uuid4().hex[:6]}"
         folder = self.root / run_id
         folder.mkdir(parents=True)
-        record = RunRecord(run_id, folder, "running", config, _now(), None)
+        record = RunRecord(run_id, folder, "running", config, _now(), None, os.getpid())
         self._write(record)
         return record
+
+    def save_checkpoint_card(self, record: RunRecord, card: ModelCard) -> None:
+        """Write the card describing the run's checkpoint weights (atomically).
+
+        The weights themselves (``checkpoint/best.weights.h5``) are written
+        atomically by :func:`medviz.training.train` via ``checkpoint_path``.
+        """
+        atomic_write_json(record.checkpoint_folder / CARD_FILE, card.to_dict())
+
+    def load_checkpoint(self, record: RunRecord) -> ModelBundle:
+        """The best model of a run so far, from its checkpoint (also of a killed run).
+
+        The architecture is rebuilt from the registry by name (no code is
+        loaded from disk) and the last completely written weights file is
+        loaded; temporary files of an interrupted write are never read.
+
+        Raises:
+            ModelError: The run has no complete checkpoint yet.
+        """
+        from medviz.zoo import ARCHITECTURES, build_model
+
+        folder = record.checkpoint_folder
+        weights, card_file = folder / CHECKPOINT_WEIGHTS, folder / CARD_FILE
+        if not (weights.is_file() and card_file.is_file()):
+            raise ModelError(f"run {record.run_id} has no complete checkpoint yet (no epoch ended)")
+        try:
+            card = ModelCard.from_dict(json.loads(card_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as err:
+            raise ModelError(f"run {record.run_id}: checkpoint card unreadable: {err}") from None
+        if card.arch not in ARCHITECTURES:
+            raise ModelError(f"run {record.run_id}: unknown architecture {card.arch!r}")
+        options = dict(card.training.get("arch_options") or {})
+        if ARCHITECTURES[card.arch].transfer:
+            options["pretrained"] = False  # the checkpoint holds every weight
+        model = build_model(
+            card.arch, (card.image_size, card.image_size, card.channels), card.n_classes, **options
+        )
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as err:
+            raise ModelError(f"run {record.run_id}: checkpoint weights unreadable: {err}") from None
+        return ModelBundle(model=model, card=card, path=None)
 
     def log_history(self, record: RunRecord, history: dict[str, list[float]]) -> None:
         """Replace the run's history (call after every epoch)."""
@@ -552,19 +606,29 @@ class RunStore:
         return done
 
     def list(self) -> list[RunRecord]:
-        """Every readable run, newest first; half-written folders are skipped."""
+        """Every readable run, newest first; half-written folders are skipped.
+
+        A run whose ``run.json`` says ``running`` but whose process no longer
+        exists is reported as ``interrupted``.
+        """
         records = []
         for run_json in self.root.glob("*/run.json"):
             try:
                 values = json.loads(run_json.read_text(encoding="utf-8"))
+                pid = values.get("pid")
+                status = values["status"]
+                same_host = values.get("host") in (None, socket.gethostname())
+                if status == "running" and same_host and not _process_alive(pid):
+                    status = "interrupted"  # the process died (killed, crashed, power cut)
                 records.append(
                     RunRecord(
                         values["run_id"],
                         run_json.parent,
-                        values["status"],
+                        status,
                         values["config"],
                         values["started"],
                         values.get("finished"),
+                        pid,
                     )
                 )
             except (OSError, ValueError, KeyError):
@@ -585,8 +649,23 @@ class RunStore:
                 "config": record.config,
                 "started": record.started,
                 "finished": record.finished,
+                "pid": record.pid,
+                "host": socket.gethostname(),
             },
         )
+
+
+def _process_alive(pid: object) -> bool:
+    """Whether process ``pid`` of this machine still runs (unknown pids count as alive)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _now() -> str:

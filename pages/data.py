@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from medviz.data import DATASETS, DEFAULT_DATASET, MEDMNIST
+from medviz.data.paths import confine_path
 from medviz.errors import DataError
 from medviz.plots import class_counts_figure, size_scatter_figure
 from medviz.ui import cache, components, settings, state
@@ -151,11 +150,12 @@ if submitted:
                 st.warning("Type the path of a folder, .zip or .npz file on the server.")
             else:
                 text = path.strip()
-                if not Path(text).expanduser().exists():
+                resolved = confine_path(text)  # no '..', no symlink out of the data folders
+                if not resolved.exists():
                     raise DataError(
                         f"{state.path_label(text)}: no such folder or file on the server"
                     )
-                choice = DatasetChoice("folder", text, state.path_label(text), **common)
+                choice = DatasetChoice("folder", str(resolved), state.path_label(text), **common)
         elif source == "medmnist" and name:
             choice = DatasetChoice("medmnist", f"medmnist:{name}", f"MedMNIST {name}", **common)
         if choice is not None:

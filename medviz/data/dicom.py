@@ -31,7 +31,13 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, g
 from pydicom.pixels import pixel_array as decode_pixel_array
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from medviz.data.images import MAX_PIXELS, DecodedImage, read_source, stretch_to_uint8
+from medviz.data.images import (
+    MAX_PIXELS,
+    DecodedImage,
+    one_line,
+    read_source,
+    stretch_to_uint8,
+)
 from medviz.errors import DataError
 
 
@@ -62,7 +68,7 @@ def read_dicom(
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
         has_pixels = "PixelData" in ds
     except Exception as exc:  # pydicom raises many types on corrupt headers
-        raise DataError(f"{label}: not a readable DICOM file ({exc})") from exc
+        raise DataError(f"{label}: not a readable DICOM file ({one_line(exc)})") from exc
     if not has_pixels:
         sop = ds.get("SOPClassUID")
         kind = f"a {UID(sop).name} object" if sop else "not a DICOM image"
@@ -72,7 +78,9 @@ def read_dicom(
     try:
         rows, columns = int(ds.Rows), int(ds.Columns)
     except (AttributeError, TypeError, ValueError) as exc:
-        raise DataError(f"{label}: DICOM image without valid Rows/Columns ({exc})") from exc
+        raise DataError(
+            f"{label}: DICOM image without valid Rows/Columns ({one_line(exc)})"
+        ) from exc
     if rows * columns > max_pixels:
         raise DataError(
             f"{label}: DICOM frame is too large ({columns}x{rows}); at most "
@@ -109,7 +117,9 @@ def read_dicom(
         else:
             pixels = _colour(raw, ds)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
-        raise DataError(f"{label}: inconsistent DICOM display attributes ({exc})") from exc
+        raise DataError(
+            f"{label}: inconsistent DICOM display attributes ({one_line(exc)})"
+        ) from exc
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     pixels.setflags(write=False)
     return DecodedImage(
@@ -178,12 +188,17 @@ def _decode_frame(ds: DicomDataset, syntax: UID, index: int | None, label: str) 
     try:
         return decode_pixel_array(ds, index=index)
     except RuntimeError as exc:  # every available plugin failed, e.g. 12-bit JPEG in Pillow
+        reason = one_line(exc).replace(
+            "Unable to decode as exceptions were raised by all available plugins: ", ""
+        )
         raise DataError(
-            f"{label}: could not decode DICOM transfer syntax '{syntax.name}' ({exc}); "
+            f"{label}: could not decode DICOM transfer syntax '{syntax.name}' ({reason}); "
             f"install {_decoder_hint(syntax)}"
         ) from exc
     except Exception as exc:  # short pixel data raises ValueError, broken streams others
-        raise DataError(f"{label}: DICOM pixel data is truncated or corrupt ({exc})") from exc
+        raise DataError(
+            f"{label}: DICOM pixel data is truncated or corrupt ({one_line(exc)})"
+        ) from exc
 
 
 def _first(value: object) -> float:

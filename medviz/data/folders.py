@@ -19,7 +19,9 @@ Loading never dies on one bad file: undecodable files are listed in
 ``Dataset.extras["errors"]`` and things not used (loose files outside class
 folders, split folders without class folders, nested zips, unknown file
 types) in ``extras["skipped"]``, both as ``(relative path, reason)`` pairs.
-Hidden files and folders (``.DS_Store``, ``._*``, ``__MACOSX``) are ignored.
+Hidden files and folders (``.DS_Store``, ``._*``, ``__MACOSX``) are ignored;
+symbolic links to files outside the folder are skipped (and symlinked folders
+are not followed), so a dataset folder cannot read other files of the server.
 Files are decoded on a thread pool and resized as they arrive, so memory
 stays near the size of the final ``uint8`` array.
 """
@@ -143,13 +145,20 @@ def load_folder(
             f"{root}: not a folder; expected root/<class>/<image> or root/<split>/<class>/<image>"
         )
     members = []
-    for folder, dirs, files in os.walk(root):
+    outside: list[tuple[str, str]] = []
+    real_root = root.resolve()
+    for folder, dirs, files in os.walk(root):  # symlinked folders are not followed
         dirs[:] = sorted(d for d in dirs if not _is_junk(d))
         for file in files:
             full = Path(folder, file)
-            members.append(_Member(full.relative_to(root).as_posix(), full.read_bytes))
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink() and not full.resolve().is_relative_to(real_root):
+                outside.append((rel, "symbolic link to a file outside the dataset folder; skipped"))
+                continue
+            members.append(_Member(rel, full.read_bytes))
     return _build(
         members,
+        pre_skipped=outside,
         origin=str(root),
         name=name or root.name,
         image_size=image_size,
@@ -173,6 +182,7 @@ def load_zip(
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     max_uncompressed: int = MAX_UNCOMPRESSED,
     max_ratio: float = MAX_RATIO,
+    origin: str | None = None,
 ) -> Dataset:
     """Load a zip of an image folder (see :func:`load_folder`), in memory.
 
@@ -195,6 +205,8 @@ def load_zip(
         fractions: Train/val/test fractions for assigned splits.
         max_uncompressed: Largest total uncompressed size in bytes.
         max_ratio: Largest uncompressed/compressed size ratio of a member.
+        origin: How messages name the archive (default: its path, or ``name``
+            for bytes), e.g. the file name of an upload.
 
     Returns:
         A :class:`Dataset` as from :func:`load_folder`; sources are member paths.
@@ -204,10 +216,11 @@ def load_zip(
             :func:`load_folder` raises.
     """
     if isinstance(source, bytes | bytearray | memoryview):
-        origin, default_name, opened = name or "<zip bytes>", "uploaded zip", io.BytesIO(source)
+        label, default_name, opened = name or "<zip bytes>", "uploaded zip", io.BytesIO(source)
     else:
         path = Path(source).expanduser()
-        origin, default_name, opened = str(path), path.stem, path
+        label, default_name, opened = str(path), path.stem, path
+    origin = origin or label
     try:
         archive = zipfile.ZipFile(opened)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -460,10 +473,12 @@ def _build(
     licence: str,
     limit_per_class: int | None,
     fractions: tuple[float, float, float],
+    pre_skipped: list[tuple[str, str]] | None = None,
 ) -> Dataset:
     """Plan, decode in parallel and assemble the :class:`Dataset`."""
     _check_options(image_size, channels, limit_per_class, fractions)
     candidates, skipped = _plan(members, origin)
+    skipped = [*(pre_skipped or []), *skipped]
     candidates = _limit(candidates, limit_per_class)
     errors: list[tuple[str, str]] = []
     images = np.empty((len(candidates), image_size, image_size, channels), dtype=np.uint8)

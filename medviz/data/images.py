@@ -91,6 +91,15 @@ class DecodedImage:
     meta: dict[str, object] = field(default_factory=dict)
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's text on one line (whitespace collapsed), at most ``limit`` characters.
+
+    Decoder libraries raise multi-line messages; a user-facing message stays one line.
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def is_dicom_bytes(data: bytes) -> bool:
     """Whether ``data`` carries the DICOM ``DICM`` magic at offset 128."""
     return len(data) >= 132 and data[128:132] == b"DICM"
@@ -188,7 +197,9 @@ def _decode_with_pillow(data: bytes, label: str, max_pixels: int) -> DecodedImag
     except UnidentifiedImageError as exc:
         raise DataError(f"{label}: cannot decode: the file is {_describe_non_image(data)}") from exc
     except Exception as exc:  # corrupt headers raise SyntaxError, struct.error, IndexError …
-        raise DataError(f"{label}: the image header is truncated or corrupt ({exc})") from exc
+        raise DataError(
+            f"{label}: the image header is truncated or corrupt ({one_line(exc)})"
+        ) from exc
 
     width, height = image.size
     if width * height > max_pixels:
@@ -204,7 +215,9 @@ def _decode_with_pillow(data: bytes, label: str, max_pixels: int) -> DecodedImag
             meta["exif_orientation"] = orientation
         pixels = _to_uint8(image, meta)
     except Exception as exc:  # truncated data raises OSError, broken streams other types
-        raise DataError(f"{label}: the {fmt} data is truncated or corrupt ({exc})") from exc
+        raise DataError(
+            f"{label}: the {fmt} data is truncated or corrupt ({one_line(exc)})"
+        ) from exc
     pixels = np.ascontiguousarray(pixels)
     pixels.setflags(write=False)
     return DecodedImage(

@@ -38,6 +38,7 @@ def load_npz(
     licence: str = "unknown",
     limit_per_class: int | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    origin: str | None = None,
 ) -> Dataset:
     """Load a MedMNIST-style ``.npz`` archive.
 
@@ -54,6 +55,8 @@ def load_npz(
         limit_per_class: Keep the first ``K`` images (file order) of every
             split and class.
         fractions: Train/val/test fractions for completed splits.
+        origin: How messages name the file (default: its path, or ``name``
+            for bytes), e.g. the file name of an upload.
 
     Returns:
         A :class:`Dataset` with ``(N, S, S, channels)`` images (or native
@@ -72,10 +75,11 @@ def load_npz(
     if limit_per_class is not None and limit_per_class < 1:
         raise DataError(f"limit_per_class must be None or at least 1, got {limit_per_class!r}")
     if isinstance(source, bytes | bytearray | memoryview):
-        origin, default_name, opened = name or "<npz bytes>", "uploaded npz", io.BytesIO(source)
+        label, default_name, opened = name or "<npz bytes>", "uploaded npz", io.BytesIO(source)
     else:
         path = Path(source).expanduser()
-        origin, default_name, opened = str(path), path.stem, path
+        label, default_name, opened = str(path), path.stem, path
+    origin = origin or label
     try:
         archive = np.load(opened, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

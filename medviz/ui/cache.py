@@ -198,7 +198,13 @@ def _load_upload(
 
     del digest  # the cache key; _data is not hashed
     label = Path(name).stem
-    common = {"channels": channels or 1, "seed": seed, "limit_per_class": limit, "name": label}
+    common = {
+        "channels": channels or 1,
+        "seed": seed,
+        "limit_per_class": limit,
+        "name": label,
+        "origin": name,  # messages name the uploaded file
+    }
     if name.lower().endswith(".npz"):
         return load_npz(_data, image_size=image_size, **common)
     return load_zip(_data, image_size=image_size or DEFAULT_IMAGE_SIZE, **common)

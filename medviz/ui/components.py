@@ -57,6 +57,7 @@ def error_message(err: BaseException) -> str:
         text = str(err)
     if not text:
         return "Something went wrong."
+    text = state.scrub_paths(text)  # demo mode never shows where things live on the server
     first = text.split(" ", 1)[0]
     if any(ch in first for ch in "./:_\\'\"<"):  # starts with a file name or a quoted value
         return text

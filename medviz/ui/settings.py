@@ -9,6 +9,9 @@
 ``MEDVIZ_JIT``             ``0`` turns XLA compilation of training off by default.
 ``MEDVIZ_POLL_SECONDS``    How often the Train page refreshes a running job.
 ``MEDVIZ_MODELS_DIR``      Folder of shipped models (default ``<repo>/models``).
+``MEDVIZ_DATA_ROOTS``      Folders (``os.pathsep``-separated) a path typed on the Data
+                           page must stay inside (default the data root; see
+                           :mod:`medviz.data.paths`).
 ``MEDVIZ_TIMINGS_FILE``    Append every script run's duration there (JSON lines;
                            the browser tests measure page switches with it).
 =========================  =========================================================

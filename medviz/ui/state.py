@@ -10,6 +10,7 @@ Shared, immutable heavy things (shipped models, registry datasets) live in
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -222,6 +223,22 @@ def upload_bytes(digest: str) -> bytes | None:
 def path_label(path: str | Path) -> str:
     """How a server path is shown: its name only in demo mode."""
     return Path(path).name if demo_mode() else str(path)
+
+
+# An absolute POSIX path (or ~/…) inside a message: keep only its last component.
+_ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.~/])(?:~/|/)(?:[^\s'\"()\[\]{},;:<>|*?/]+/)*([^\s'\"()\[\]{},;:<>|*?/]*)"
+)
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute server path shortened to its file name, in demo mode.
+
+    Outside demo mode the text is returned unchanged (paths help people fix things).
+    """
+    if not demo_mode():
+        return text
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "…", text)
 
 
 # --- training jobs -------------------------------------------------------------------------------

@@ -90,11 +90,12 @@ def test_data_bad_zip_upload_is_an_error_not_an_exception(app):
     assert app_state(app).dataset is None
 
 
-def test_data_missing_server_folder_is_an_error(app):
+def test_data_missing_server_folder_is_an_error(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDVIZ_DATA_ROOTS", str(tmp_path))
     goto(app, "data")
     app.segmented_control(key="data_source").set_value("folder")
     app.run()
-    app.text_input(key="data_path").set_value("/nonexistent/medviz-data")
+    app.text_input(key="data_path").set_value(str(tmp_path / "nonexistent" / "medviz-data"))
     app.button(key="data_load").click()
     app.run()
     assert_clean(app, errors_allowed=True)
