@@ -19,16 +19,8 @@ components.page_header(
     "the evidence it used (Grad-CAM) and whether the image is like its training data.",
 )
 
-entry = components.require_model("Classify needs a model to answer.")
-if entry is None:
-    st.stop()
+entry, bundle, explainer = components.load_active_model("Classify needs a model to answer.")
 card = entry.card
-bundle = explainer = None
-with components.user_errors(), st.spinner("Loading the model…"):
-    bundle = cache.bundle(entry)
-    explainer = cache.explainer(entry)
-if bundle is None or explainer is None:
-    st.stop()
 st.caption(
     f"Model **{entry.title}** · classes {', '.join(card.class_names)} · trained on "
     f"{card.modality} images of {card.image_size}×{card.image_size} px"

@@ -32,16 +32,8 @@ components.page_header(
     "image, open up its layers, synthesise what it responds to, and check the explanations.",
 )
 
-entry = components.require_model("Explain opens up the active model.")
-if entry is None:
-    st.stop()
+entry, bundle, explainer = components.load_active_model("Explain opens up the active model.")
 card = entry.card
-bundle = explainer = None
-with components.user_errors(), st.spinner("Loading the model…"):
-    bundle = cache.bundle(entry)
-    explainer = cache.explainer(entry)
-if bundle is None or explainer is None:
-    st.stop()
 model = bundle.model
 token = cache.model_token(entry)
 names = list(card.class_names)

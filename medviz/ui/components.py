@@ -181,6 +181,27 @@ def require_model(purpose: str) -> state.ModelEntry | None:
     return None
 
 
+def load_active_model(purpose: str):
+    """The active model's entry, bundle and explainer; the page stops when there are none.
+
+    Without an active model this offers the shipped default (see :func:`require_model`);
+    a model that fails to load shows its error. Either way the rest of the page is skipped.
+
+    Returns:
+        ``(entry, bundle, explainer)``, all cached per model file.
+    """
+    entry = require_model(purpose)
+    if entry is None:
+        st.stop()
+    bundle = explainer = None
+    with user_errors(), st.spinner("Loading the model…"):
+        bundle = cache.bundle(entry)
+        explainer = cache.explainer(entry)
+    if bundle is None or explainer is None:
+        st.stop()
+    return entry, bundle, explainer
+
+
 def require_dataset() -> state.DatasetChoice:
     """The session's dataset, or the embedded synthetic one when none was chosen."""
     return state.active_dataset() or state.default_dataset_choice()
