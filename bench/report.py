@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -404,13 +403,13 @@ def readme_section(report: dict[str, Any]) -> str:
 
 def update_readme(readme: Path, report: dict[str, Any]) -> None:
     """Replace (or append) the "Speed" section of ``readme`` with this report's figures."""
+    from medviz.docblocks import replace_block
+
     text = readme.read_text(encoding="utf-8")
-    body = f"{README_START}\n{readme_section(report)}\n{README_END}"
-    if README_START in text and README_END in text:
-        pattern = re.escape(README_START) + r".*?" + re.escape(README_END)
-        text = re.sub(pattern, lambda _: body, text, flags=re.S)
-    else:
-        section = f"## Speed\n{body}\n\n"
+    if README_START not in text:
         anchor = "## What the network learned"
+        section = f"## Speed\n{README_START}\n{README_END}\n\n"
         text = text.replace(anchor, section + anchor) if anchor in text else text + "\n" + section
-    readme.write_text(text, encoding="utf-8")
+    readme.write_text(
+        replace_block(text, README_START, README_END, readme_section(report)), "utf-8"
+    )

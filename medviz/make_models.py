@@ -1138,17 +1138,12 @@ def update_readme(path: Path = README_FILE_OF_REPO, *, models_dir: Path = MODELS
     Raises:
         SystemExit: The README lacks the begin/end markers.
     """
-    from medviz.store import atomic_write_text
+    from medviz.docblocks import update_file
 
-    text = Path(path).read_text(encoding="utf-8")
-    if README_BEGIN not in text or README_END not in text:
-        raise SystemExit(f"error: {path} has no {README_BEGIN!r} … {README_END!r} block")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_BEGIN}\n{render_shipped_table(models_dir)}\n{README_END}{tail}"
-    if new != text:
-        atomic_write_text(Path(path), new)
-    return new != text
+    try:
+        return update_file(Path(path), README_BEGIN, README_END, render_shipped_table(models_dir))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 # --- command line ------------------------------------------------------------------------------

@@ -151,6 +151,51 @@ def run(model, dataset, *, out_dir: Path | None = None, n_trust: int = 10) -> di
     return report
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RESULTS_FILE = REPO_ROOT / "bench" / "results" / "explain.json"
+README_BEGIN = "<!-- explain:begin (python -m medviz.explain.benchmark --readme) -->"
+README_END = "<!-- explain:end -->"
+COMMAND = "python -m medviz.explain.benchmark --model models/microcalc-synthetic --readme"
+
+
+def readme_section(report: dict[str, Any]) -> str:
+    """The README's table of explanation figures, every number read from ``report``."""
+
+    def ci(values) -> str:
+        return f"[95 % CI {values[0]:.3f}–{values[1]:.3f}]"
+
+    lat, am, dream = report["gradcam_latency"], report["activation_max"], report["deep_dream"]
+    loc, trust = report["localization"], report["trust"]
+    lines = [
+        f"Model `{report['model']}` on `{report['data']}`; written by `{COMMAND}` "
+        "(data: `bench/results/explain.json`).",
+        "",
+        "| what | figure |",
+        "|---|---|",
+        f"| prediction + Grad-CAM, warm, p50 / p95 (n={lat['explainer']['n']}) "
+        f"| {lat['explainer']['p50_ms']:.1f} / {lat['explainer']['p95_ms']:.1f} ms; naive "
+        f"tf-keras-vis rebuilt per call p95 {lat['naive']['p95_ms']:.0f} ms "
+        f"({lat['speedup_p50']:.0f}× slower at the median) |",
+    ]
+    for method, values in loc.items():
+        lines.append(
+            f"| pointing game, {method}, positive test patches (n={values['n']}, tolerance "
+            f"{values['tolerance_px']} px) | {values['hit_rate']:.3f} {ci(values['hit_rate_ci'])};"
+            f" top-{values['fraction']:.0%} IoU {values['mean_iou']:.3f} |"
+        )
+    lines += [
+        f"| activation maximisation, all classes / one class ({am['steps']} steps) "
+        f"| {am['seconds_all_classes']:.1f} / {am['seconds_one_class']:.1f} s |",
+        f"| deep dream ({dream['frames']} frames, layer `{dream['layer']}`) "
+        f"| {dream['seconds']:.1f} s |",
+        f"| model-randomisation check, Grad-CAM (median rank correlation, n={trust['n']}) "
+        f"| {trust['sanity_correlation_median']:.3f} (near 0: the map depends on the weights) |",
+        f"| deletion / insertion AUC, Grad-CAM (mean, n={trust['n']}) "
+        f"| {trust['deletion_auc_mean']:.3f} / {trust['insertion_auc_mean']:.3f} |",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; prints one JSON document."""
     from medviz.cli_support import CliParser, print_json
@@ -159,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="model folder or .keras file")
     parser.add_argument("--data", default="synthetic-microcalc", help="dataset with masks")
     parser.add_argument("--out-dir", help="also write example PNGs here")
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help=f"also save {RESULTS_FILE.relative_to(REPO_ROOT)} and rewrite README.md's block",
+    )
     args = parser.parse_args(argv)
 
     from medviz.store import load_bundle
@@ -170,7 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         args.data, image_size=int(bundle.card.image_size), channels=int(bundle.card.channels)
     )
     out = Path(args.out_dir) if args.out_dir else None
-    print_json(run(bundle.model, dataset, out_dir=out))
+    report = run(bundle.model, dataset, out_dir=out)
+    if args.readme:
+        from medviz.docblocks import update_file
+        from medviz.store import atomic_write_json
+
+        atomic_write_json(RESULTS_FILE, report)
+        update_file(REPO_ROOT / "README.md", README_BEGIN, README_END, readme_section(report))
+    print_json(report)
     return 0
 
 
