@@ -39,6 +39,9 @@ def sidebar_text(page) -> str:
 def save_screenshot(page, name: str, *, docs: bool = False, full_page: bool = True) -> Path:
     """Save a screenshot to the artefacts (and, for the best ones, to docs/screenshots).
 
+    The docs copy is made only with ``MEDVIZ_UPDATE_DOCS=1``: a test run must not
+    change tracked files.
+
     Streamlit scrolls inside its main container, not the document, so a full-page
     shot temporarily makes the viewport as tall as the page content.
     """
@@ -60,7 +63,7 @@ def save_screenshot(page, name: str, *, docs: bool = False, full_page: bool = Tr
     page.screenshot(path=str(path))
     if full_page and size is not None:
         page.set_viewport_size(size)
-    if docs:
+    if docs and os.environ.get("MEDVIZ_UPDATE_DOCS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
     return path
