@@ -10,7 +10,10 @@ import pytest
 from medviz.docblocks import block_body, replace_block, update_file
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _readme() -> str:
+    return (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_replace_block_and_update_file(tmp_path):
@@ -35,7 +38,7 @@ def test_explanation_figures_are_those_of_explain_json():
     from medviz.explain import benchmark
 
     report = json.loads(benchmark.RESULTS_FILE.read_text(encoding="utf-8"))
-    body = block_body(README, benchmark.README_BEGIN, benchmark.README_END)
+    body = block_body(_readme(), benchmark.README_BEGIN, benchmark.README_END)
     assert body == benchmark.readme_section(report), f"run: {benchmark.COMMAND}"
     hit = report["localization"]["gradcam"]["hit_rate"]
     assert f"{hit:.3f}" in body
@@ -46,5 +49,5 @@ def test_speed_section_is_that_of_latest_json():
 
     latest = ROOT / "bench" / "results" / "latest.json"
     report = json.loads(latest.read_text(encoding="utf-8"))
-    body = block_body(README, bench_report.README_START, bench_report.README_END)
+    body = block_body(_readme(), bench_report.README_START, bench_report.README_END)
     assert body == bench_report.readme_section(report).strip(), "run: make bench"
