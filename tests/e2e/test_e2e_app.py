@@ -11,19 +11,11 @@ import numpy as np
 import pytest
 from e2e_helpers import assert_clean, nav, save_screenshot, server_runs, sidebar_text, wait_idle
 
+from bench.browser import PAGES  # (navigation title, page heading), in order
+
 pytestmark = pytest.mark.e2e
 
 DOCS_PAGES = {"Home", "Data", "Evaluate", "Explain"}  # also copied to docs/screenshots
-PAGES = [  # (navigation title, page heading)
-    ("Home", "MedViz"),
-    ("Data", "Data"),
-    ("Augment", "Augment"),
-    ("Train", "Train"),
-    ("Evaluate", "Evaluate"),
-    ("Models", "Models"),
-    ("Classify", "Classify"),
-    ("Explain", "Explain"),
-]
 
 
 def _goto(page, title: str, heading: str) -> float:
