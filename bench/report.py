@@ -126,6 +126,18 @@ def limits(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def _section(lines: list[str], title: str, section: dict[str, Any]) -> bool:
+    """Append a ``## title`` heading; ``True`` when the section's body should follow.
+
+    A section whose run failed gets its error line instead of a body.
+    """
+    lines += ["", f"## {title}", ""]
+    if "error" in section:
+        lines.append(f"error: `{section['error']}`")
+        return False
+    return True
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The full Markdown report."""
     m = report.get("machine", {})
@@ -192,10 +204,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Training throughput", "", f"error: `{tp['error']}`"]
 
     tq = report.get("time_to_quality", {})
-    lines += ["", "## Time to quality", ""]
-    if "error" in tq:
-        lines.append(f"error: `{tq['error']}`")
-    else:
+    if _section(lines, "Time to quality", tq):
         lines.append(
             f"Default recipe on `{tq.get('dataset')}` ({tq.get('train_images')} training images, "
             f"augmentation {tq.get('config', {}).get('augment')}): val AUC ≥ "
@@ -211,10 +220,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
 
     lat = report.get("latency", {})
-    lines += ["", "## Interactive latency (one uploaded PNG, warm)", ""]
-    if "error" in lat:
-        lines.append(f"error: `{lat['error']}`")
-    else:
+    if _section(lines, "Interactive latency (one uploaded PNG, warm)", lat):
         lines += [
             f"Upload: {lat.get('upload')}. Fast path = the app's `decode_upload` + `classify`.",
             "",
@@ -235,10 +241,7 @@ def markdown(report: dict[str, Any]) -> str:
             )
 
     ex = report.get("explanations", {})
-    lines += ["", "## Explanation methods (default shipped model, 64 px, warm)", ""]
-    if "error" in ex:
-        lines.append(f"error: `{ex['error']}`")
-    else:
+    if _section(lines, "Explanation methods (default shipped model, 64 px, warm)", ex):
         lines += ["| method | p50 ms | p95 ms | cost |", "|---|---|---|---|"]
         for key, e in ex.get("methods", {}).items():
             if "error" in e:
@@ -259,10 +262,7 @@ def markdown(report: dict[str, Any]) -> str:
             )
 
     app = report.get("app", {})
-    lines += ["", "## App in Chromium", ""]
-    if "error" in app:
-        lines.append(f"error: `{app['error']}`")
-    else:
+    if _section(lines, "App in Chromium", app):
         lines.append(
             "`import tensorflow` in a fresh process: "
             f"{_fmt(get(app, 'import_tensorflow.median_s'), 2)} s; "
@@ -286,10 +286,7 @@ def markdown(report: dict[str, Any]) -> str:
                 )
 
     mem = report.get("memory", {})
-    lines += ["", "## Memory", ""]
-    if "error" in mem:
-        lines.append(f"error: `{mem['error']}`")
-    else:
+    if _section(lines, "Memory", mem):
         lines.append(
             "App server peak RSS (VmHWM) after every page: "
             f"**{_fmt(get(mem, 'app.peak_rss_mib'), 0)} MiB** {get(mem, 'app.reason') or ''}; "
@@ -300,10 +297,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
 
     sc = report.get("scaling", {})
-    lines += ["", "## Scaling with image size", ""]
-    if "error" in sc:
-        lines.append(f"error: `{sc['error']}`")
-    else:
+    if _section(lines, "Scaling with image size", sc):
         lines += [
             "| side | imgs/epoch | medviz img/s | bound img/s | medviz/bound "
             "| latency p50 / p95 ms | naive p50 ms |",

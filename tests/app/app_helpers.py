@@ -40,6 +40,16 @@ def goto(at, page: str):
     return at
 
 
+def classify_upload_page(at):
+    """Open Classify with the shipped default model active and the upload source chosen."""
+    goto(at, "classify")
+    at.button(key="use_default").click()
+    at.run()
+    at.segmented_control(key="classify_source").set_value("upload")
+    at.run()
+    return at
+
+
 def texts(at) -> str:
     """Everything the page shows as text (markdown, captions, alerts, metrics, tables)."""
     parts: list[str] = []

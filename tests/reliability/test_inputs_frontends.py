@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from app_helpers import app_state, assert_clean, goto, load_small_dataset, make_app, texts
+from app_helpers import (
+    app_state,
+    assert_clean,
+    classify_upload_page,
+    goto,
+    load_small_dataset,
+    make_app,
+    texts,
+)
 from corpus import dataset_cases, encode, zip_of
 
 from medviz.cli import main
@@ -75,13 +83,8 @@ def test_cli_predict_subprocess_exit_codes_and_one_error_line(shipped_model, cor
 
 @pytest.fixture(scope="module")
 def classify_app():
-    app = make_app()
-    goto(app, "classify")
-    app.button(key="use_default").click()
-    app.run()
+    app = classify_upload_page(make_app())
     assert_clean(app)
-    app.segmented_control(key="classify_source").set_value("upload")
-    app.run()
     return app
 
 
@@ -191,12 +194,7 @@ def test_upload_size_limits(monkeypatch):
     noise = np.random.default_rng(0).integers(0, 255, (1100, 1100), dtype=np.uint8)
     big_png = encode(Image.fromarray(noise), "PNG", compress_level=0)
     assert len(big_png) > 1024 * 1024
-    app = make_app()
-    goto(app, "classify")
-    app.button(key="use_default").click()
-    app.run()
-    app.segmented_control(key="classify_source").set_value("upload")
-    app.run()
+    app = classify_upload_page(make_app())
     app.file_uploader(key="classify_files").set_value(("huge.png", big_png, "image/png"))
     app.run()
     _no_traceback(app)

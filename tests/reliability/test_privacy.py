@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import app_state, assert_clean, goto, make_app, texts
+from app_helpers import app_state, assert_clean, classify_upload_page, goto, make_app, texts
 from corpus import dicom, zip_of
 
 from medviz.cli import main
@@ -93,12 +93,7 @@ def test_app_never_shows_logs_or_serves_identifiers(private_dirs, caplog, capfd,
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
     caplog.set_level(logging.DEBUG)
-    app = make_app()
-    goto(app, "classify")
-    app.button(key="use_default").click()
-    app.run()
-    app.segmented_control(key="classify_source").set_value("upload")
-    app.run()
+    app = classify_upload_page(make_app())
     shown: list[str] = []
 
     # One file.
