@@ -190,6 +190,45 @@ def build_res_cnn_fast(inputs: keras.KerasTensor, n_classes: int) -> keras.Keras
     return _residual_trunk(inputs, n_classes, stem_stride=2)
 
 
+def _down_conv_bn(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
+    # Symmetric one-pixel padding + a valid stride-2 conv. Keras' "same" pads only the bottom and
+    # right for stride 2, so every down-sampling shifts the grid against the image; five of them
+    # in a row left res-cnn-fast's Grad-CAM pinned to the left border of brain MRIs.
+    x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+    x = layers.Conv2D(filters, 3, strides=2, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def build_res_cnn_loc(inputs: keras.KerasTensor, n_classes: int) -> keras.KerasTensor:
+    """A residual CNN whose last feature map keeps 1/16 of the input side, for Grad-CAM.
+
+    Differences from ``res-cnn-fast``, each measured on real tumour boxes
+    (``brain-tumor-boxes``, see ``docs/architecture.md``): symmetric padding
+    in every stride-2 convolution, average-pool + 1×1 shortcuts (ResNet-D)
+    instead of 1×1 stride-2 convolutions that read one pixel in four, and a
+    last stage at stride 1 (8×8 at 128 px instead of 4×4).
+    """
+    x = _scale(inputs)
+    x = _down_conv_bn(x, 32, "stem")
+    for i, (filters, stride) in enumerate(((32, 2), (64, 2), (128, 2), (192, 1)), start=1):
+        shortcut = x
+        if stride == 2:
+            shortcut = layers.AveragePooling2D(2, name=f"stage{i}_pool")(shortcut)
+            y = _down_conv_bn(x, filters, f"stage{i}a")
+        else:
+            y = _conv_bn(x, filters, 3, f"stage{i}a")
+        shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"stage{i}_proj")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=0.9, name=f"stage{i}_proj_bn")(shortcut)
+        y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"stage{i}b_conv")(y)
+        y = layers.BatchNormalization(momentum=0.9, name=f"stage{i}b_bn")(y)
+        x = layers.Add(name=f"stage{i}_add")([shortcut, y])
+        x = layers.Activation("relu", name=f"stage{i}_out")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return _classifier(x, n_classes)
+
+
 # --- transfer learning -------------------------------------------------------------------------
 
 _IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -340,6 +379,16 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             128,
             False,
             build_res_cnn_fast,
+        ),
+        ArchSpec(
+            "res-cnn-loc",
+            "Residual CNN for localisation",
+            "Stride-2 stem + 4 residual stages (32-64-128-192), the last at stride 1, symmetric "
+            "padding and average-pool shortcuts: an 8×8 Grad-CAM at 128 px. The shipped MRI net.",
+            32,
+            128,
+            False,
+            build_res_cnn_loc,
         ),
         ArchSpec(
             "mobilenetv2",
