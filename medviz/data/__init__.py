@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medviz.data.balance import class_weights, undersample
+from medviz.data.boxes import has_annotations, load_annotated_folder
 from medviz.data.dataset import SPLITS, Dataset, Provenance, assign_splits
 from medviz.data.download import MEDMNIST, download_medmnist, load_medmnist
 from medviz.data.folders import load_folder, load_zip
@@ -38,7 +39,9 @@ def load_dataset(
     Args:
         source: A name in :data:`DATASETS`, ``"medmnist:<name>"`` (from the
             download cache, fetched if missing), or the path of a folder, a
-            ``.zip`` or an ``.npz`` file.
+            ``.zip`` or an ``.npz`` file. A folder with box ``.txt`` files or
+            ``*_mask`` images beside its images loads with ``masks`` (see
+            :mod:`medviz.data.boxes`).
         image_size: Side length to resize to (default: the registry's, 128
             for folders and zips, native for ``.npz``).
         channels: 1 or 3 (default: the registry's, else 1 for folders, zips
@@ -69,6 +72,10 @@ def load_dataset(
     path = Path(source).expanduser()
     common = {"channels": channels or 1, "seed": seed, "limit_per_class": limit_per_class}
     if path.is_dir():
+        if has_annotations(path):  # boxes/masks beside the images: keep them as masks
+            return load_annotated_folder(
+                path, image_size=image_size or DEFAULT_IMAGE_SIZE, **common
+            )
         return load_folder(path, image_size=image_size or DEFAULT_IMAGE_SIZE, **common)
     if path.is_file() and path.suffix.lower() == ".zip":
         return load_zip(path, image_size=image_size or DEFAULT_IMAGE_SIZE, **common)
@@ -97,7 +104,9 @@ __all__ = [
     "decode_image",
     "download_medmnist",
     "get_spec",
+    "has_annotations",
     "health_report",
+    "load_annotated_folder",
     "load_dataset",
     "load_folder",
     "load_medmnist",

@@ -235,6 +235,74 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# --- localisation data: folders with lesion boxes or masks beside the images ----------------------
+@dataclass(frozen=True)
+class AnnotatedFolderSpec(DatasetSpec):
+    """A class-folder dataset with box ``.txt`` files or ``*_mask`` images (see
+    :mod:`medviz.data.boxes`); it loads with ``masks``.
+
+    Attributes:
+        group_consecutive: Keep runs of consecutive file numbers of one class
+            in one split (slices numbered in acquisition order).
+    """
+
+    group_consecutive: bool = False
+
+    def load(
+        self,
+        *,
+        image_size: int | None = None,
+        channels: int | None = None,
+        seed: int = 0,
+        root: Path | None = None,
+        limit_per_class: int | None = None,
+    ) -> Dataset:
+        """Load the folder with its lesion masks (see :meth:`DatasetSpec.load`)."""
+        from medviz.data.boxes import load_annotated_folder
+
+        path = self.path(root)
+        assert path is not None
+        if not path.exists():
+            raise DataError(
+                f"dataset {self.name!r} is not available: {path} does not exist "
+                f"(set MEDVIZ_DATA_ROOT to the folder holding {self.location!r})"
+            )
+        return load_annotated_folder(
+            path,
+            image_size=image_size or self.image_size,
+            channels=channels or self.channels,
+            seed=seed,
+            name=self.name,
+            licence=self.licence,
+            limit_per_class=limit_per_class,
+            group_consecutive=self.group_consecutive,
+        )
+
+
+DATASETS["brain-tumor-boxes"] = AnnotatedFolderSpec(
+    name="brain-tumor-boxes",
+    title="Brain tumour MRI with tumour boxes (figshare, 3 classes; localisation benchmark)",
+    modality="MRI",
+    class_names=("glioma", "meningioma", "pituitary"),
+    kind="folder",
+    location="brain_tumor_boxes",
+    image_size=128,
+    channels=1,
+    licence="CC BY 4.0",
+    source="Cheng, figshare 2017, doi:10.6084/m9.figshare.1512427; boxes from the tumour masks "
+    "by the RCS-YOLO authors",
+    notes="Every image has a tumour box; consecutive numbers are often one patient (splits keep "
+    "runs together); many slices are also in brain-mri, so use it for where heatmaps point, "
+    "not for accuracy.",
+    group_consecutive=True,
+)
+
+
+def has_lesion_masks(spec: DatasetSpec) -> bool:
+    """Whether a registered dataset loads with lesion masks (generated or annotated)."""
+    return spec.kind == "generated" or isinstance(spec, AnnotatedFolderSpec)
+
+
 def get_spec(name: str) -> DatasetSpec:
     """Return the registry entry called ``name``.
 
