@@ -8,8 +8,8 @@ never have produced teaches the network the wrong thing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
 
 import numpy as np
 
@@ -152,18 +152,40 @@ AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
 )
 
 
-def build_augmenter(config: AugmentConfig, *, seed: int | None = None):
+AugmenterPart = Literal["all", "geometric", "photometric"]
+
+
+def build_augmenter(config: AugmentConfig, *, seed: int | None = None, part: AugmenterPart = "all"):
     """A ``keras.Sequential`` applying ``config`` to float batches in [0, 255].
 
     Args:
         config: The augmentations.
         seed: Seed of the random layers (``None``: nondeterministic).
+        part: ``"geometric"`` keeps only the spatial transforms (rotation,
+            zoom, shift, shear, flips, elastic), ``"photometric"`` only the
+            intensity ones; box-guided training moves the lesion masks with
+            the geometric part and leaves them out of the photometric one.
 
     Returns:
         A model mapping ``(B, H, W, C)`` float32 in [0, 255] to the same shape,
-        or ``None`` when ``config`` is the identity. Call it with
+        or ``None`` when nothing is left to apply. Call it with
         ``training=True``.
     """
+    if part not in ("all", "geometric", "photometric"):
+        raise MedvizError(f"part must be 'all', 'geometric' or 'photometric', got {part!r}")
+    if part == "geometric":
+        config = replace(config, brightness=0.0, contrast=0.0, noise_sigma=0.0)
+    elif part == "photometric":
+        config = replace(
+            config,
+            rotation_deg=0.0,
+            zoom_max=1.0,
+            shift=0.0,
+            shear=0.0,
+            horizontal_flip=False,
+            vertical_flip=False,
+            elastic=0.0,
+        )
     if config.is_identity:
         return None
     import keras

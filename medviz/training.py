@@ -54,6 +54,12 @@ class TrainConfig:
         label_smoothing: Cross-entropy label smoothing.
         arch_options: Options for transfer architectures.
         jit_compile: Let XLA compile the train step (faster on CPU for small nets).
+        cam_guidance: Weight of the box-guidance loss (0: off). For every
+            training image with a lesion mask, the class activation map of its
+            class at the last feature map before global average pooling is
+            pushed into the mask (cross-entropy between the mask's share of
+            each map cell and the spatial softmax of the map). Needs a dataset
+            with ``masks``; images without a lesion add no guidance.
     """
 
     arch: str = DEFAULT_ARCH
@@ -72,6 +78,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     arch_options: dict[str, Any] = field(default_factory=dict)
     jit_compile: bool = True
+    cam_guidance: float = 0.0
 
     def __post_init__(self) -> None:
         get_arch(self.arch)
@@ -80,6 +87,7 @@ class TrainConfig:
             "batch_size": self.batch_size >= 1,
             "learning_rate": self.learning_rate > 0,
             "label_smoothing": 0 <= self.label_smoothing < 1,
+            "cam_guidance": self.cam_guidance >= 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -90,6 +98,11 @@ class TrainConfig:
             raise MedvizError(
                 "imbalance must be 'none', 'class-weights' or 'undersample', "
                 f"got {self.imbalance!r}"
+            )
+        if self.cam_guidance > 0 and self.imbalance == "class-weights":
+            raise MedvizError(
+                "cam_guidance trains a two-output model, which Keras cannot class-weight; "
+                "use imbalance='undersample' or 'none' with it"
             )
         if self.lr_schedule not in ("plateau", "cosine"):
             raise MedvizError(
@@ -239,18 +252,19 @@ def compile_for_training(model: keras.Model, config: TrainConfig, *, steps_per_e
             ``label_smoothing`` and ``jit_compile``.
         steps_per_epoch: Optimizer steps per epoch (sizes a cosine schedule).
     """
-    learning_rate = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch)
-    optimizer = (
-        keras.optimizers.Adam(learning_rate)
-        if config.optimizer == "adam"
-        else keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
-    )
     model.compile(
-        optimizer=optimizer,
+        optimizer=_optimizer(config, steps_per_epoch=steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy", keras.metrics.AUC(name="auc")],
         jit_compile=config.jit_compile,
     )
+
+
+def _optimizer(config: TrainConfig, *, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    learning_rate = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
 
 
 def distribution_strategy():
@@ -330,6 +344,7 @@ def train(
         raise MedvizError(f"{config.arch} needs image_size >= {spec.min_size}, got {size}")
     x_train, y_train = resize_images(train_set.images, size), train_set.labels
     x_val, y_val = resize_images(val_set.images, size), val_set.labels
+    keep = np.arange(len(y_train))
     if config.imbalance == "undersample":
         keep = undersample(y_train, seed=config.seed)
         x_train, y_train = x_train[keep], y_train[keep]
@@ -340,23 +355,28 @@ def train(
     input_shape = (size, size, data.image_shape[-1])
 
     keras.utils.set_random_seed(config.seed)
-    train_ds = make_pipeline(
-        x_train,
-        y_train,
-        n_classes,
-        batch_size=config.batch_size,
-        augment=config.augment,
-        shuffle=True,
-        seed=config.seed,
-    )
-    val_ds = make_pipeline(x_val, y_val, n_classes, batch_size=max(config.batch_size, 128))
-
     batches = math.ceil(len(x_train) / config.batch_size)
     with distribution_strategy().scope():
         model = build_model(
             config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options
         )
-        compile_for_training(model, config, steps_per_epoch=batches)
+        if config.cam_guidance > 0:
+            fit_model, train_ds, val_ds = _guided_setup(
+                model, config, train_set, val_set, size=size, keep=keep, steps_per_epoch=batches
+            )
+        else:
+            compile_for_training(model, config, steps_per_epoch=batches)
+            fit_model = model
+            train_ds = make_pipeline(
+                x_train,
+                y_train,
+                n_classes,
+                batch_size=config.batch_size,
+                augment=config.augment,
+                shuffle=True,
+                seed=config.seed,
+            )
+            val_ds = make_pipeline(x_val, y_val, n_classes, batch_size=max(config.batch_size, 128))
 
     mode = "min" if config.monitor == "val_loss" else "max"
     tracker = _Tracker(
@@ -385,7 +405,7 @@ def train(
             )
         )
     started = time.perf_counter()
-    model.fit(
+    fit_model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=config.epochs,
@@ -396,7 +416,7 @@ def train(
     )
     seconds = time.perf_counter() - started
     if tracker.best_weights is not None:
-        model.set_weights(tracker.best_weights)
+        fit_model.set_weights(tracker.best_weights)
     finished = tracker.epochs_done
     stopped_early = not tracker.stopped_by_user and 0 < finished < config.epochs
     return TrainResult(
@@ -417,6 +437,76 @@ def train(
             )
         },
     )
+
+
+def _guided_setup(
+    model: keras.Model,
+    config: TrainConfig,
+    train_set: Dataset,
+    val_set: Dataset,
+    *,
+    size: int,
+    keep: np.ndarray,
+    steps_per_epoch: int,
+):
+    """The two-output model and pipelines of box-guided training (see :mod:`medviz.guidance`)."""
+    from medviz import guidance
+
+    if train_set.masks is None or val_set.masks is None:
+        raise DataError(
+            f"cam_guidance={config.cam_guidance} needs lesion masks, and dataset "
+            f"{train_set.name!r} has none; load a dataset with boxes or masks"
+        )
+    fit_model = guidance.guided_training_model(model)
+    feature_shape = model.get_layer(guidance.cam_feature_layer(model)).output.shape
+    grid = (int(feature_shape[1]), int(feature_shape[2]))
+    guidance.compile_guided(
+        fit_model,
+        optimizer=_optimizer(config, steps_per_epoch=steps_per_epoch),
+        label_smoothing=config.label_smoothing,
+        weight=config.cam_guidance,
+        jit_compile=config.jit_compile,
+    )
+
+    def masks_at(part: Dataset, index: np.ndarray | None = None) -> np.ndarray:
+        masks = part.masks if index is None else part.masks[index]
+        return resize_images(masks.astype(np.uint8)[..., None] * np.uint8(255), size)[..., 0] > 127
+
+    train_ds = guidance.make_guided_pipeline(
+        resize_images(train_set.images[keep], size),
+        train_set.labels[keep],
+        masks_at(train_set, keep),
+        model.outputs[0].shape[-1],
+        grid=grid,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        shuffle=True,
+        seed=config.seed,
+    )
+    val_ds = guidance.make_guided_pipeline(
+        resize_images(val_set.images, size),
+        val_set.labels,
+        masks_at(val_set),
+        model.outputs[0].shape[-1],
+        grid=grid,
+        batch_size=max(config.batch_size, 128),
+    )
+    return fit_model, train_ds, val_ds
+
+
+#: Log names of the guided two-output model, mapped to those of a plain run.
+_GUIDED_LOG_NAMES = {
+    "predictions_loss": "classification_loss",
+    "cam_features_loss": "guidance_loss",
+    "predictions_accuracy": "accuracy",
+    "predictions_auc": "auc",
+}
+
+
+def _plain_log_name(key: str) -> str:
+    prefix = "val_" if key.startswith("val_") else ""
+    base = key[len(prefix) :]
+    return prefix + _GUIDED_LOG_NAMES.get(base, base)
 
 
 class _Tracker(keras.callbacks.Callback):
@@ -469,14 +559,14 @@ class _Tracker(keras.callbacks.Callback):
                     epochs=self.config.epochs,
                     batch=batch + 1,
                     batches=self.batches,
-                    logs={k: float(v) for k, v in (logs or {}).items()},
+                    logs={_plain_log_name(k): float(v) for k, v in (logs or {}).items()},
                     elapsed_s=time.perf_counter() - self.started,
                     eta_s=self._eta(done),
                 )
             )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = {k: float(v) for k, v in (logs or {}).items()}
+        logs = {_plain_log_name(k): float(v) for k, v in (logs or {}).items()}
         if self.stopped_by_user and not any(k.startswith("val_") for k in logs):
             return  # interrupted mid-epoch: its numbers describe a partial pass
         for key, value in logs.items():
