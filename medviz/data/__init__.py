@@ -14,6 +14,7 @@ from medviz.data.boxes import has_annotations, load_annotated_folder
 from medviz.data.dataset import SPLITS, Dataset, Provenance, assign_splits
 from medviz.data.download import MEDMNIST, download_medmnist, load_medmnist
 from medviz.data.folders import load_folder, load_zip
+from medviz.data.groups import Groups, find_groups, near_duplicate_groups, pattern_groups
 from medviz.data.health import HealthReport, health_report
 from medviz.data.images import DecodedImage, decode_image, to_model_input
 from medviz.data.npz import load_npz
@@ -33,6 +34,7 @@ def load_dataset(
     channels: int | None = None,
     seed: int = 0,
     limit_per_class: int | None = None,
+    group_pattern: str | None = None,
 ) -> Dataset:
     """Load a dataset by registry name, ``medmnist:<name>``, or path.
 
@@ -48,6 +50,10 @@ def load_dataset(
             and ``.npz``, the file's own for MedMNIST).
         seed: Seed of generated data and of splits the source lacks.
         limit_per_class: Keep at most this many images per split and class.
+        group_pattern: Regular expression reading a patient id out of each
+            file's relative path (first capture group), so a patient's images
+            share a split (default: the registry's, else none: groups are
+            near-duplicate clusters). See :mod:`medviz.data.groups`.
 
     Returns:
         The :class:`Dataset`.
@@ -59,7 +65,11 @@ def load_dataset(
     text = str(source)
     if isinstance(source, str) and source in DATASETS:
         return get_spec(source).load(
-            image_size=image_size, channels=channels, seed=seed, limit_per_class=limit_per_class
+            image_size=image_size,
+            channels=channels,
+            seed=seed,
+            limit_per_class=limit_per_class,
+            group_pattern=group_pattern,
         )
     if isinstance(source, str) and source.startswith(MEDMNIST_PREFIX):
         return load_medmnist(
@@ -70,7 +80,12 @@ def load_dataset(
             limit_per_class=limit_per_class,
         )
     path = Path(source).expanduser()
-    common = {"channels": channels or 1, "seed": seed, "limit_per_class": limit_per_class}
+    common = {
+        "channels": channels or 1,
+        "seed": seed,
+        "limit_per_class": limit_per_class,
+        "group_pattern": group_pattern,
+    }
     if path.is_dir():
         if has_annotations(path):  # boxes/masks beside the images: keep them as masks
             return load_annotated_folder(
@@ -96,6 +111,7 @@ __all__ = [
     "Dataset",
     "DatasetSpec",
     "DecodedImage",
+    "Groups",
     "HealthReport",
     "Provenance",
     "assign_splits",
@@ -103,6 +119,7 @@ __all__ = [
     "data_root",
     "decode_image",
     "download_medmnist",
+    "find_groups",
     "get_spec",
     "has_annotations",
     "health_report",
@@ -112,6 +129,8 @@ __all__ = [
     "load_medmnist",
     "load_npz",
     "load_zip",
+    "near_duplicate_groups",
+    "pattern_groups",
     "to_model_input",
     "undersample",
 ]

@@ -30,12 +30,19 @@ class Provenance:
             ``"I;16"``, ``"DICOM:MONOCHROME2"`` …).
         digests: ``(N,)`` hex digests of the file bytes (or of the pixels for
             generated images); equal digests are exact duplicates.
+        groups: Optional ``(N,)`` group keys (patient id from the file name,
+            or a near-duplicate cluster; see :mod:`medviz.data.groups`); the
+            splits keep every group whole.
+        group_methods: Optional ``(N,)`` how each image's group was found:
+            ``"pattern"``, ``"near-duplicate"`` or ``"single"``.
     """
 
     sources: tuple[str, ...]
     original_sizes: np.ndarray
     original_modes: tuple[str, ...]
     digests: tuple[str, ...]
+    groups: tuple[str, ...] | None = None
+    group_methods: tuple[str, ...] | None = None
 
     def take(self, index: np.ndarray) -> Provenance:
         """Return the provenance of the images at ``index`` (an int array)."""
@@ -45,6 +52,10 @@ class Provenance:
             original_sizes=self.original_sizes[index],
             original_modes=tuple(self.original_modes[i] for i in index),
             digests=tuple(self.digests[i] for i in index),
+            groups=None if self.groups is None else tuple(self.groups[i] for i in index),
+            group_methods=None
+            if self.group_methods is None
+            else tuple(self.group_methods[i] for i in index),
         )
 
 
@@ -169,11 +180,15 @@ def assign_splits(
     seed: int = 0,
     groups: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Seeded, stratified train/val/test assignment.
+    """Seeded, stratified train/val/test assignment that never splits a group.
 
-    Images that share a group (e.g. the same content digest, or the same
-    patient) always land in the same split, so exact duplicates can never
-    leak from train into test.
+    Images that share a group (the same patient, or near-copies of one
+    image) always land in the same split, so neither a patient nor a
+    duplicate can leak from train into test. A group whose images carry
+    different labels is stratified by its majority label (ties: the lower
+    label). Within each label the groups are shuffled and cut where the
+    running image count crosses the fractions, so big groups (a patient with
+    30 X-rays) do not skew the proportions.
 
     Args:
         labels: ``(N,)`` class indices.
@@ -193,17 +208,29 @@ def assign_splits(
     keys = np.asarray(groups) if groups is not None else np.arange(n).astype(str)
     if len(keys) != n:
         raise DataError(f"groups has {len(keys)} entries for {n} labels")
-    rng = np.random.default_rng(seed)
     splits = np.empty(n, dtype="<U5")
+    if n == 0:
+        return splits
+    _, group_of = np.unique(keys, return_inverse=True)
+    group_of = group_of.reshape(-1)
+    n_groups = int(group_of.max()) + 1
+    _, label_of = np.unique(labels, return_inverse=True)
+    votes = np.zeros((n_groups, int(label_of.max()) + 1), dtype=np.int64)
+    np.add.at(votes, (group_of, label_of.reshape(-1)), 1)
+    majority = np.argmax(votes, axis=1)  # argmax takes the first (lower) label on ties
+    size = votes.sum(axis=1)
+    rng = np.random.default_rng(seed)
     bounds = np.cumsum(fractions)[:2]
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        unique_keys, inverse = np.unique(keys[members], return_inverse=True)
-        order = rng.permutation(len(unique_keys))
-        position = np.empty(len(unique_keys))
-        position[order] = (np.arange(len(unique_keys)) + 0.5) / max(len(unique_keys), 1)
-        names = np.where(
+    group_split = np.empty(n_groups, dtype="<U5")
+    for label in range(votes.shape[1]):
+        members = np.flatnonzero(majority == label)
+        order = members[rng.permutation(len(members))]
+        # the midpoint of each group's run of images decides its split; with
+        # single-image groups this is (k + 0.5) / n, as before
+        ends = np.cumsum(size[order])
+        position = (ends - size[order] / 2) / max(ends[-1] if len(ends) else 1, 1)
+        group_split[order] = np.where(
             position < bounds[0], "train", np.where(position < bounds[1], "val", "test")
         )
-        splits[members] = names[inverse]
+    splits[:] = group_split[group_of]
     return splits

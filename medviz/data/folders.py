@@ -10,8 +10,10 @@ Class names are the class folder names sorted with Python's ``sorted`` (by
 code point, so ``"B"`` sorts before ``"a"``), the union over all splits;
 label ``i`` is ``class_names[i]``. Files may sit in sub-folders of a class
 folder. Splits the source lacks are carved out with
-:func:`~medviz.data.dataset.assign_splits`, seeded, stratified and grouped by
-content digest so duplicates never straddle splits: a source with train only
+:func:`~medviz.data.dataset.assign_splits`, seeded, stratified and grouped
+(patient ids read from file names with ``group_pattern``, joined with
+near-duplicate clusters, :mod:`medviz.data.groups`) so neither a patient nor
+a copy of an image straddles splits: a source with train only
 gets val and test from train; train + test gets val from train only; train +
 val gets test from train. A source without a train folder is re-split whole.
 
@@ -43,6 +45,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from medviz.data.dataset import SPLITS, Dataset, Provenance, assign_splits
+from medviz.data.groups import compile_pattern, find_groups
 from medviz.data.images import IMAGE_SUFFIXES, decode_image, is_dicom_bytes, to_model_input
 from medviz.errors import DataError
 
@@ -114,6 +117,7 @@ def load_folder(
     licence: str = "unknown",
     limit_per_class: int | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    group_pattern: str | None = None,
 ) -> Dataset:
     """Load ``root/<class>/*`` or ``root/<split>/<class>/*`` image folders.
 
@@ -128,12 +132,17 @@ def load_folder(
             split and class, for quick looks and tests.
         fractions: Train/val/test fractions for splits that are assigned or
             carved out of train (see the module docstring).
+        group_pattern: Regular expression whose first capture group, searched
+            in each file's relative path, is the patient id (see
+            :func:`medviz.data.groups.pattern_groups`); images of one patient
+            stay in one split. Without it (and for names it does not match)
+            groups are near-duplicate clusters.
 
     Returns:
-        A :class:`Dataset` with ``(N, S, S, channels)`` images, provenance,
-        and ``extras`` ``"skipped"``, ``"errors"``, ``"split_source"``
-        (split → ``"given"``, ``"carved from train"`` or ``"assigned"``) and
-        ``"origin"``.
+        A :class:`Dataset` with ``(N, S, S, channels)`` images, provenance
+        (with ``groups``), and ``extras`` ``"skipped"``, ``"errors"``,
+        ``"split_source"`` (split → ``"given"``, ``"carved from train"`` or
+        ``"assigned"``), ``"origin"`` and ``"groups"`` (a summary).
 
     Raises:
         DataError: Not a folder, bad options, mixed split and class folders,
@@ -167,6 +176,7 @@ def load_folder(
         licence=licence,
         limit_per_class=limit_per_class,
         fractions=fractions,
+        group_pattern=group_pattern,
     )
 
 
@@ -183,6 +193,7 @@ def load_zip(
     max_uncompressed: int = MAX_UNCOMPRESSED,
     max_ratio: float = MAX_RATIO,
     origin: str | None = None,
+    group_pattern: str | None = None,
 ) -> Dataset:
     """Load a zip of an image folder (see :func:`load_folder`), in memory.
 
@@ -207,6 +218,7 @@ def load_zip(
         max_ratio: Largest uncompressed/compressed size ratio of a member.
         origin: How messages name the archive (default: its path, or ``name``
             for bytes), e.g. the file name of an upload.
+        group_pattern: Patient-id pattern, as for :func:`load_folder`.
 
     Returns:
         A :class:`Dataset` as from :func:`load_folder`; sources are member paths.
@@ -241,6 +253,7 @@ def load_zip(
             licence=licence,
             limit_per_class=limit_per_class,
             fractions=fractions,
+            group_pattern=group_pattern,
         )
 
 
@@ -262,7 +275,8 @@ def complete_splits(
     Args:
         labels: ``(N,)`` class indices.
         given: ``(N,)`` split of every image as the source states it, or ``None``.
-        groups: ``(N,)`` group keys (content digests) kept within one split.
+        groups: ``(N,)`` group keys (patients, near-duplicate clusters) kept
+            within one split.
         fractions: Train/val/test fractions.
         seed: Seed of the assignment.
 
@@ -473,10 +487,13 @@ def _build(
     licence: str,
     limit_per_class: int | None,
     fractions: tuple[float, float, float],
+    group_pattern: str | None = None,
     pre_skipped: list[tuple[str, str]] | None = None,
 ) -> Dataset:
     """Plan, decode in parallel and assemble the :class:`Dataset`."""
     _check_options(image_size, channels, limit_per_class, fractions)
+    if group_pattern:
+        compile_pattern(group_pattern)  # a bad pattern fails before any file is read
     candidates, skipped = _plan(members, origin)
     skipped = [*(pre_skipped or []), *skipped]
     candidates = _limit(candidates, limit_per_class)
@@ -515,16 +532,20 @@ def _build(
     index = {c: i for i, c in enumerate(class_names)}
     labels = np.array([index[c.label_name] for c in used], dtype=np.int64)
     digests = tuple(d.digest for d in decoded)
-    splits, split_source = complete_splits(
-        labels, [c.split for c in used], groups=digests, fractions=fractions, seed=seed
-    )
     if len(kept) < len(candidates):
         images = images[kept]
+    sources = tuple(c.member.path for c in used)
+    groups = find_groups(images, sources, pattern=group_pattern, digests=digests)
+    splits, split_source = complete_splits(
+        labels, [c.split for c in used], groups=groups.keys, fractions=fractions, seed=seed
+    )
     provenance = Provenance(
-        sources=tuple(c.member.path for c in used),
+        sources=sources,
         original_sizes=np.array([d.size for d in decoded], dtype=np.int64).reshape(-1, 2),
         original_modes=tuple(d.mode for d in decoded),
         digests=digests,
+        groups=groups.keys,
+        group_methods=groups.how,
     )
     return Dataset(
         name=name,
@@ -540,5 +561,6 @@ def _build(
             "errors": errors,
             "split_source": split_source,
             "origin": origin,
+            "groups": groups.to_dict(),
         },
     )

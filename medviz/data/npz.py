@@ -23,6 +23,7 @@ import numpy as np
 
 from medviz.data.dataset import SPLITS, Dataset, Provenance
 from medviz.data.folders import complete_splits
+from medviz.data.groups import compile_pattern, find_groups
 from medviz.data.images import rgb_to_gray, to_model_input
 from medviz.errors import DataError
 
@@ -39,6 +40,7 @@ def load_npz(
     limit_per_class: int | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     origin: str | None = None,
+    group_pattern: str | None = None,
 ) -> Dataset:
     """Load a MedMNIST-style ``.npz`` archive.
 
@@ -57,6 +59,11 @@ def load_npz(
         fractions: Train/val/test fractions for completed splits.
         origin: How messages name the file (default: its path, or ``name``
             for bytes), e.g. the file name of an upload.
+        group_pattern: Regular expression searched in each image's source
+            (``"{split}_images[i]"``) whose first capture group is its group;
+            without it groups are near-duplicate clusters
+            (:func:`medviz.data.groups.find_groups`), which completed splits
+            keep whole.
 
     Returns:
         A :class:`Dataset` with ``(N, S, S, channels)`` images (or native
@@ -74,6 +81,8 @@ def load_npz(
         raise DataError(f"image_size must be None or a positive integer, got {image_size!r}")
     if limit_per_class is not None and limit_per_class < 1:
         raise DataError(f"limit_per_class must be None or at least 1, got {limit_per_class!r}")
+    if group_pattern:
+        compile_pattern(group_pattern)
     if isinstance(source, bytes | bytearray | memoryview):
         label, default_name, opened = name or "<npz bytes>", "uploaded npz", io.BytesIO(source)
     else:
@@ -115,12 +124,14 @@ def load_npz(
     all_labels = np.concatenate(labels).astype(np.int64)
     if not len(all_labels):
         raise DataError(f"{origin}: holds no images")
+    all_images = np.concatenate(images)
+    groups = find_groups(all_images, sources, pattern=group_pattern, digests=digests)
     splits, split_source = complete_splits(
-        all_labels, given, groups=digests, fractions=fractions, seed=seed
+        all_labels, given, groups=groups.keys, fractions=fractions, seed=seed
     )
     return Dataset(
         name=name or default_name,
-        images=np.concatenate(images),
+        images=all_images,
         labels=all_labels,
         class_names=class_names,
         splits=splits,
@@ -129,10 +140,18 @@ def load_npz(
             original_sizes=np.array(sizes, dtype=np.int64).reshape(-1, 2),
             original_modes=tuple(modes),
             digests=tuple(digests),
+            groups=groups.keys,
+            group_methods=groups.how,
         ),
         licence=licence,
         description=f"{len(all_labels)} images in {len(class_names)} classes from {origin}",
-        extras={"split_source": split_source, "origin": origin, "skipped": [], "errors": []},
+        extras={
+            "split_source": split_source,
+            "origin": origin,
+            "skipped": [],
+            "errors": [],
+            "groups": groups.to_dict(),
+        },
     )
 
 

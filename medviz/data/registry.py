@@ -45,6 +45,11 @@ class DatasetSpec:
         shippable: Whether models trained on it may ship with MedViz.
         notes: Known traps, for people.
         augment: The augmentation that keeps these images realistic.
+        group_pattern: Regular expression reading the patient (or subject)
+            id out of a file's relative path (first capture group), so one
+            patient's images share a split; ``None`` when names carry no id
+            (groups are then near-duplicate clusters). See
+            :mod:`medviz.data.groups`.
     """
 
     name: str
@@ -60,6 +65,7 @@ class DatasetSpec:
     shippable: bool = True
     notes: str = ""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    group_pattern: str | None = None
 
     def path(self, root: Path | None = None) -> Path | None:
         """Where the data lives, or ``None`` for generated data."""
@@ -80,6 +86,7 @@ class DatasetSpec:
         seed: int = 0,
         root: Path | None = None,
         limit_per_class: int | None = None,
+        group_pattern: str | None = None,
     ) -> Dataset:
         """Load (or generate) the dataset.
 
@@ -90,6 +97,7 @@ class DatasetSpec:
             root: Data root overriding :func:`data_root`.
             limit_per_class: Keep at most this many images per class and
                 split (for quick looks and tests).
+            group_pattern: Patient-id pattern overriding the spec's.
 
         Raises:
             DataError: The data is not present under the data root.
@@ -115,6 +123,7 @@ class DatasetSpec:
             "name": self.name,
             "licence": self.licence,
             "limit_per_class": limit_per_class,
+            "group_pattern": group_pattern or self.group_pattern,
         }
         if self.kind == "npz":
             from medviz.data.npz import load_npz
@@ -174,6 +183,9 @@ DATASETS: dict[str, DatasetSpec] = {
             licence="CC BY 4.0",
             source="Kermany et al., Mendeley Data v2, doi:10.17632/rscbjbr9sj.2",
             notes="Squashed to 224x224 upstream; 30 duplicate groups; imbalance 1:2.9.",
+            # personN_bacteria_M.jpeg, IM-xxxx-000k.jpeg, NORMAL2-IM-xxxx-000k.jpeg: 2,846
+            # patients in train, 1,075 of them with several X-rays
+            group_pattern=r"(?:^|/)((?:NORMAL2-)?IM-\d+|person\d+)[-_][^/]*$",
         ),
         DatasetSpec(
             name="brain-mri",
@@ -216,6 +228,8 @@ DATASETS: dict[str, DatasetSpec] = {
             shippable=False,
             notes="0 = normal tissue, 1 = microcalcification cluster; neighbouring patches "
             "correlate.",
+            # 0006s1_1_1_1.pgm_3.pgm: the 4-digit mammogram id, shared by all patches of it
+            group_pattern=r"(?:^|/)(\d{4})[a-z]\d*_[^/]*$",
         ),
         DatasetSpec(
             name="chest-vs-abdomen",
