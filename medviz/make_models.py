@@ -80,6 +80,9 @@ class Recipe:
         published: Reference figures of the source work (cited, not measured here).
         precise_bn: Recompute BatchNorm statistics on the training images after training.
         notes: Why this recipe looks as it does, for people.
+        lesion_data: Registry name of a dataset with lesion boxes/masks whose images join
+            the training data (see :func:`medviz.data.boxes.merge_lesion_data`), for
+            box-guided training (``config.cam_guidance``).
     """
 
     name: str
@@ -94,6 +97,7 @@ class Recipe:
     published: dict[str, Any] = field(default_factory=dict)
     precise_bn: bool = True
     notes: str = ""
+    lesion_data: str | None = None
 
     @property
     def image_size(self) -> int:
@@ -193,10 +197,11 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
         name="brain-mri",
         title="Brain MRI: glioma, meningioma, no tumour, pituitary",
         data="brain-mri",
+        lesion_data="brain-tumor-boxes",
         config=TrainConfig(
-            arch=FAST_ARCH,
+            arch="res-cnn-loc",
             image_size=128,
-            epochs=40,
+            epochs=24,
             batch_size=32,
             learning_rate=2e-3,
             lr_schedule="cosine",
@@ -204,13 +209,17 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
             early_stopping_patience=None,
             reduce_lr_patience=None,
             label_smoothing=0.1,
-            augment=MRI_AUGMENT,
+            augment=replace(MRI_AUGMENT, shift=0.1),
             jit_compile=False,
+            cam_guidance=1.0,
         ),
         limitations=BRAIN_LIMITS,
-        notes="Cosine schedule (warm-up, decay over all 40 epochs) chosen over the first recipe "
-        "(1e-3 halved on plateaus, early stopping) on validation accuracy: that one ended with "
-        "training accuracy as low as validation, the rate halved too early to fit the data.",
+        notes="Box-guided (cam_guidance=1.0): the figshare slices of brain-tumor-boxes (their "
+        "training split) join the Kaggle images, and their class activation map is trained "
+        "into the tumour box; architecture res-cnn-loc (8×8 map, symmetric padding). Both "
+        "because the previous res-cnn-fast model's Grad-CAM pointed into the tumour for 0.3 % "
+        "of real slices (its maximum sat on the left border), 22 % with res-cnn-loc alone. "
+        "Cosine schedule (warm-up, decay to zero), chosen earlier over halving on plateaus.",
         intended_use="Research and teaching: a ready-made 4-class brain MRI classifier trained "
         "from scratch, to explore saliency and dataset shortcuts. " + RESEARCH_ONLY,
     ),
@@ -513,6 +522,17 @@ def load_recipe_data(recipe: Recipe, *, limit_per_class: int | None = None):
                 f"{list(recipe.class_names)}, but the data has {list(data.class_names)}"
             )
         data = replace(data, class_names=tuple(recipe.class_names))
+    if recipe.lesion_data is not None:
+        from medviz.data.boxes import merge_lesion_data
+
+        lesions = load_dataset(
+            recipe.lesion_data,
+            image_size=recipe.image_size,
+            channels=recipe.channels,
+            seed=recipe.config.seed,
+            limit_per_class=limit_per_class,
+        )
+        data = merge_lesion_data(data, lesions, seed=recipe.config.seed)
     return data
 
 

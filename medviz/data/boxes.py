@@ -166,8 +166,16 @@ def _mask_pixels(data: bytes, name: str, image_size: int) -> np.ndarray:
     return gray.astype(np.float32) > original_max / 2.0
 
 
-def _run_groups(sources: Sequence[str], labels: np.ndarray) -> np.ndarray:
-    """Group keys: runs of consecutive numbered stems within one folder and class."""
+def consecutive_run_groups(sources: Sequence[str], labels: np.ndarray) -> np.ndarray:
+    """Group keys: runs of consecutive numbered stems within one folder and class.
+
+    Args:
+        sources: ``(N,)`` relative paths such as ``glioma/0412.jpg``.
+        labels: ``(N,)`` class indices.
+
+    Returns:
+        ``(N,)`` keys; a file without a numbered stem is its own group.
+    """
     keys = np.empty(len(sources), dtype=object)
     numbered: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for i, source in enumerate(sources):
@@ -301,7 +309,10 @@ def load_annotated_folder(
     split_source = dict(data.extras.get("split_source", {}))
     if group_consecutive and all(v == "assigned" for v in split_source.values()):
         splits = assign_splits(
-            data.labels, fractions=fractions, seed=seed, groups=_run_groups(sources, data.labels)
+            data.labels,
+            fractions=fractions,
+            seed=seed,
+            groups=consecutive_run_groups(sources, data.labels),
         )
         split_source = dict.fromkeys(split_source, "assigned (runs of consecutive numbers)")
     extras = {
@@ -327,3 +338,107 @@ def boxes_of(dataset: Dataset) -> list[tuple[Box, ...]] | None:
     if not table or dataset.provenance is None:
         return None
     return [tuple(table.get(source, ())) for source in dataset.provenance.sources]  # type: ignore[union-attr]
+
+
+def merge_lesion_data(
+    data: Dataset,
+    lesions: Dataset,
+    *,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+) -> Dataset:
+    """Add a localisation dataset's images (with their masks) to a classification dataset.
+
+    The lesion images' classes are mapped onto ``data``'s by name, and the
+    splits of the union are assigned afresh, grouped by near-duplicates
+    *across both sources* (the figshare tumour slices with boxes are also in
+    the Kaggle brain MRI set, at another size), by ``data``'s own groups and by
+    runs of consecutive slice numbers, so no slice, copy or patient block
+    straddles two splits.
+
+    Args:
+        data: ``(N, S, S, C)`` classification dataset (its masks, if any, are kept).
+        lesions: ``(M, S, S, C)`` dataset with ``masks`` and class names that are
+            all in ``data``'s.
+        seed: Seed of the split.
+        fractions: Train/val/test fractions.
+
+    Returns:
+        ``(N + M)`` images with ``masks`` (all ``False`` where there is no lesion).
+
+    Raises:
+        DataError: Shapes differ, ``lesions`` has no masks, or a class is unknown.
+    """
+    from medviz.data.dataset import Provenance
+    from medviz.data.groups import find_groups, join_groups
+
+    if lesions.masks is None:
+        raise DataError(f"dataset {lesions.name!r} has no lesion masks to merge")
+    if data.image_shape != lesions.image_shape:
+        raise DataError(
+            f"image shapes differ: {data.name!r} {data.image_shape}, "
+            f"{lesions.name!r} {lesions.image_shape}; load both at one size and channel count"
+        )
+    unknown = [c for c in lesions.class_names if c not in data.class_names]
+    if unknown:
+        raise DataError(
+            f"classes {unknown} of {lesions.name!r} are not among {list(data.class_names)}"
+        )
+    mapping = np.array([data.class_names.index(c) for c in lesions.class_names])
+    labels = np.concatenate([data.labels, mapping[lesions.labels]])
+    images = np.concatenate([data.images, lesions.images])
+
+    def sources(part: Dataset) -> list[str]:
+        if part.provenance is None:
+            return [f"{part.name}/{i}" for i in range(len(part))]
+        return [f"{part.name}/{s}" for s in part.provenance.sources]
+
+    names = sources(data) + sources(lesions)
+    digests = None
+    if data.provenance is not None and lesions.provenance is not None:
+        digests = list(data.provenance.digests) + list(lesions.provenance.digests)
+    near = find_groups(images, names, digests=digests).keys
+    own = [
+        f"a:{g}"
+        for g in (
+            data.provenance.groups
+            if data.provenance and data.provenance.groups
+            else names[: len(data)]
+        )
+    ]
+    lesion_sources = lesions.provenance.sources if lesions.provenance else names[len(data) :]
+    runs = [f"b:{k}" for k in consecutive_run_groups(lesion_sources, lesions.labels)]
+    groups = join_groups(near, own + runs)
+    splits = assign_splits(labels, fractions=fractions, seed=seed, groups=groups)
+    masks = np.concatenate(
+        [
+            data.masks if data.masks is not None else np.zeros(data.images.shape[:3], bool),
+            lesions.masks,
+        ]
+    )
+    provenance = None
+    if data.provenance is not None and lesions.provenance is not None:
+        provenance = Provenance(
+            sources=tuple(names),
+            original_sizes=np.concatenate(
+                [data.provenance.original_sizes, lesions.provenance.original_sizes]
+            ),
+            original_modes=data.provenance.original_modes + lesions.provenance.original_modes,
+            digests=tuple(digests or ()),
+            groups=groups,
+        )
+    return Dataset(
+        name=f"{data.name}+{lesions.name}",
+        images=images,
+        labels=labels,
+        class_names=data.class_names,
+        splits=splits,
+        masks=masks,
+        provenance=provenance,
+        licence=f"{data.licence}; {lesions.licence}",
+        description=f"{data.description}; plus {len(lesions)} images with lesion "
+        f"{lesions.extras.get('annotation', 'masks')} from {lesions.name}",
+        extras={
+            "split_source": dict.fromkeys(("train", "val", "test"), "assigned (merged, grouped)"),
+        },
+    )

@@ -357,6 +357,27 @@ def find_groups(
     )
 
 
+def join_groups(*keyings: Sequence[object]) -> tuple[str, ...]:
+    """Join several groupings of the same images: two images share a group when any keying
+    gives them the same key (patient ids, near-duplicate clusters, runs of slice numbers …).
+
+    Args:
+        *keyings: ``(N,)`` group keys each (any hashable values, compared as strings).
+
+    Returns:
+        ``(N,)`` group keys (``"g0"``, ``"g1"`` …, numbered by first appearance).
+
+    Raises:
+        DataError: The keyings differ in length.
+    """
+    sizes = {len(k) for k in keyings}
+    if len(sizes) > 1:
+        raise DataError(f"every keying must have one key per image, got lengths {sorted(sizes)}")
+    n = sizes.pop() if sizes else 0
+    component = _components(n, [_equal_pairs([str(v) for v in k]) for k in keyings])
+    return tuple(f"g{c}" for c in component)
+
+
 def _fingerprints(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(N, len(CROPS))`` pHashes, ``(N, len(CROPS), 1024)`` unit-norm 32×32 thumbnails
     and ``(N,)`` bools marking featureless images (:data:`MIN_CONTRAST`)."""

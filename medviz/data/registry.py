@@ -270,8 +270,14 @@ class AnnotatedFolderSpec(DatasetSpec):
         seed: int = 0,
         root: Path | None = None,
         limit_per_class: int | None = None,
+        group_pattern: str | None = None,
     ) -> Dataset:
-        """Load the folder with its lesion masks (see :meth:`DatasetSpec.load`)."""
+        """Load the folder with its lesion masks (see :meth:`DatasetSpec.load`).
+
+        ``group_pattern`` is accepted for a uniform signature; splits of this
+        folder are grouped by runs of consecutive numbers (``group_consecutive``)
+        and near-duplicates, not by a file-name pattern.
+        """
         from medviz.data.boxes import load_annotated_folder
 
         path = self.path(root)
