@@ -31,6 +31,11 @@ class AugmentConfig:
         contrast: Maximum contrast change factor.
         noise_sigma: Gaussian noise standard deviation in pixel units (0–255).
         elastic: Elastic deformation strength (0 = none).
+        gamma: Maximum gamma change: each image gets a gamma in
+            ``[1 / (1 + gamma), 1 + gamma]`` (0 = none).
+        resolution_min: Smallest down-then-up scale: each batch is shrunk to a
+            random ``[resolution_min, 1]`` of its side and enlarged back, as
+            images from a lower-resolution source look (1 = none).
     """
 
     rotation_deg: float = 5.0
@@ -43,6 +48,8 @@ class AugmentConfig:
     contrast: float = 0.0
     noise_sigma: float = 0.0
     elastic: float = 0.0
+    gamma: float = 0.0
+    resolution_min: float = 1.0
 
     def __post_init__(self) -> None:
         limits = {
@@ -54,6 +61,8 @@ class AugmentConfig:
             "contrast": (0.0, 1.0),
             "noise_sigma": (0.0, 128.0),
             "elastic": (0.0, 1.0),
+            "gamma": (0.0, 1.0),
+            "resolution_min": (0.1, 1.0),
         }
         for name, (lo, hi) in limits.items():
             value = getattr(self, name)
@@ -144,6 +153,18 @@ AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
         "hide microcalcifications a few pixels wide.",
     ),
     AugmentationInfo(
+        "gamma",
+        "Gamma",
+        "Mimics different detector response curves and post-processing between hospitals; "
+        "small values only.",
+    ),
+    AugmentationInfo(
+        "resolution_min",
+        "Lower resolution",
+        "Mimics images from lower-resolution sources (downsampled archives, MedMNIST-style "
+        "28 px sets); below a third of the side, small findings vanish.",
+    ),
+    AugmentationInfo(
         "elastic",
         "Elastic deformation",
         "Mimics soft-tissue deformation (breast compression, breathing); keep it mild, bones do "
@@ -174,7 +195,9 @@ def build_augmenter(config: AugmentConfig, *, seed: int | None = None, part: Aug
     if part not in ("all", "geometric", "photometric"):
         raise MedvizError(f"part must be 'all', 'geometric' or 'photometric', got {part!r}")
     if part == "geometric":
-        config = replace(config, brightness=0.0, contrast=0.0, noise_sigma=0.0)
+        config = replace(
+            config, brightness=0.0, contrast=0.0, noise_sigma=0.0, gamma=0.0, resolution_min=1.0
+        )
     elif part == "photometric":
         config = replace(
             config,
@@ -223,12 +246,71 @@ def build_augmenter(config: AugmentConfig, *, seed: int | None = None, part: Aug
         stack.append(layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed))
     if config.contrast:
         stack.append(layers.RandomContrast(config.contrast, value_range=(0, 255), seed=seed))
+    if config.gamma:
+        stack.append(random_gamma_layer(config.gamma, seed=seed))
+    if config.resolution_min < 1.0:
+        stack.append(random_resolution_layer(config.resolution_min, seed=seed))
     if config.noise_sigma:
         # GaussianNoise only takes stddev <= 1: apply it on [0, 1] pixels.
         stack.append(layers.Rescaling(1.0 / 255.0))
         stack.append(layers.GaussianNoise(config.noise_sigma / 255.0, seed=seed))
         stack.append(layers.Rescaling(255.0))
     return keras.Sequential(stack, name="augment")
+
+
+def _random_layer_base():
+    import keras
+
+    class RandomBatchLayer(keras.layers.Layer):
+        """A seeded random augmentation that acts only with ``training=True``."""
+
+        def __init__(self, *, seed: int | None = None, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    return RandomBatchLayer
+
+
+def random_gamma_layer(gamma: float, *, seed: int | None = None):
+    """A layer applying a random gamma in ``[1/(1+gamma), 1+gamma]`` per image (pixels 0–255)."""
+    import keras
+
+    class _RandomGamma(_random_layer_base()):
+        def call(self, images, training=False):
+            if not training:
+                return images
+            batch = keras.ops.shape(images)[0]
+            log_g = keras.random.uniform(
+                (batch, 1, 1, 1),
+                minval=-np.log1p(gamma),
+                maxval=np.log1p(gamma),
+                seed=self.seed_generator,
+            )
+            unit = keras.ops.clip(images / 255.0, 0.0, 1.0)
+            return 255.0 * keras.ops.power(unit, keras.ops.exp(log_g))
+
+    return _RandomGamma(seed=seed, name="random_gamma")
+
+
+def random_resolution_layer(min_scale: float, *, seed: int | None = None):
+    """A layer shrinking each batch to a random ``[min_scale, 1]`` of its side and back."""
+    import keras
+    import tensorflow as tf
+
+    class _RandomResolution(_random_layer_base()):
+        def call(self, images, training=False):
+            if not training:
+                return images
+            scale = keras.random.uniform((), minval=min_scale, maxval=1.0, seed=self.seed_generator)
+            size = tf.shape(images)[1:3]
+            small = tf.maximum(tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32), 1)
+            low = tf.image.resize(images, small, method="area")
+            return tf.image.resize(low, size, method="bilinear")
+
+    return _RandomResolution(seed=seed, name="random_resolution")
 
 
 def augment_batch(augmenter, images):

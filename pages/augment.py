@@ -36,6 +36,8 @@ RANGES: dict[str, tuple[float, float, float]] = {
     "contrast": (0.0, 1.0, 0.05),
     "noise_sigma": (0.0, 64.0, 1.0),
     "elastic": (0.0, 1.0, 0.05),
+    "gamma": (0.0, 1.0, 0.05),
+    "resolution_min": (0.1, 1.0, 0.05),
 }
 FLAGS = {f.name for f in fields(AugmentConfig) if f.type in ("bool", bool)}
 

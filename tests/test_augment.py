@@ -59,3 +59,42 @@ def test_validation_and_round_trip():
     assert AugmentConfig.from_dict(config.to_dict()) == config
     with pytest.raises(MedvizError, match="shape"):
         preview(np.zeros((2, 2, 2, 2), np.uint8), config)
+
+
+def test_gamma_keeps_black_and_white_and_bends_the_middle():
+    ramp = np.tile(np.linspace(0, 255, 32, dtype=np.float32), (32, 1)).astype(np.uint8)[..., None]
+    out = preview(ramp, AugmentConfig(rotation_deg=0, zoom_max=1.0, gamma=0.5), n=8, seed=1)
+    assert np.all(out[:, :, 0] <= 1) and np.all(out[:, :, -1] >= 254)
+    middles = out[:, 0, 16, 0].astype(int)
+    assert middles.max() - middles.min() > 20  # gammas differ between images
+
+
+def test_lower_resolution_blurs_edges_but_keeps_the_mean():
+    bars = np.zeros((64, 64, 1), np.uint8)
+    bars[:, ::2] = 255
+    out = preview(bars, AugmentConfig(rotation_deg=0, zoom_max=1.0, resolution_min=0.3), n=4)
+    assert abs(out.mean() - bars.mean()) < 12
+    assert out.std() < 0.5 * bars.std()  # one-pixel bars do not survive a 30-99 % shrink
+
+
+def test_geometric_and_photometric_parts_split_the_config():
+    config = AugmentConfig(rotation_deg=5, brightness=0.2, gamma=0.2, horizontal_flip=True)
+    geometric = build_augmenter(config, part="geometric")
+    photometric = build_augmenter(config, part="photometric")
+    assert [type(layer).__name__ for layer in geometric.layers] == [
+        "RandomRotation",
+        "RandomZoom",
+        "RandomFlip",
+    ]
+    assert {type(layer).__name__ for layer in photometric.layers} == {
+        "RandomBrightness",
+        "_RandomGamma",
+    }
+    assert (
+        build_augmenter(
+            AugmentConfig(brightness=0.2, rotation_deg=0, zoom_max=1.0), part="geometric"
+        )
+        is None
+    )
+    with pytest.raises(MedvizError, match="part"):
+        build_augmenter(config, part="colour")
