@@ -235,3 +235,25 @@ def test_write_card_stress_updates_card_and_readme_in_place(tiny_model_dir, tmp_
 
     with pytest.raises(ModelError, match=r"card\.json"):
         write_card_stress(tmp_path / "nowhere", stress)
+
+
+def test_write_card_stress_without_readme_or_intended_use(tmp_path):
+    from medviz.store import write_card_stress
+
+    card = ModelCard(
+        name="m", class_names=("normal", "microcalcification"), image_size=8, channels=1
+    )
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "card.json").write_text(json.dumps(card.to_dict()))
+    write_card_stress(bare, _stress_dict())  # no README yet: the whole card is rendered
+    text = (bare / "README.md").read_text()
+    assert text.startswith("---\nlibrary_name: keras") and "## Robustness" in text
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "card.json").write_text(json.dumps(card.to_dict()))
+    (custom / "README.md").write_text("# My model\n\nnotes\n")
+    write_card_stress(custom, _stress_dict())  # no "## Intended use": appended
+    text = (custom / "README.md").read_text()
+    assert text.startswith("# My model\n\nnotes\n\n<!-- medviz:stress -->")
+    assert text.rstrip().endswith("<!-- /medviz:stress -->")
