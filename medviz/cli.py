@@ -1,7 +1,7 @@
 """``python -m medviz``: the command-line front end over the same calls as the app.
 
-Commands: ``datasets``, ``inspect``, ``train``, ``evaluate``, ``predict``,
-``baseline``, and (from :mod:`medviz.explain.commands`) ``explain``, ``dream``,
+Commands: ``datasets``, ``inspect``, ``train``, ``evaluate``, ``stress``,
+``predict``, ``baseline``, and (from :mod:`medviz.explain.commands`) ``explain``, ``dream``,
 ``localize``. Conventions are in :mod:`medviz.cli_support`.
 """
 
@@ -114,10 +114,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from medviz.data import load_dataset
     from medviz.data.registry import DATASETS
+    from medviz.metrics import parse_threshold_policy
     from medviz.pipeline import train_and_package, train_repeats
     from medviz.store import save_bundle
     from medviz.training import TrainConfig
 
+    policy = parse_threshold_policy(args.threshold_policy)  # bad input fails before loading
     spec = DATASETS.get(args.data)
     if args.augment == "default" and spec is not None:
         augment = spec.augment
@@ -189,6 +191,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "on_epoch_end": on_epoch_end_logged,
         "modality": _modality(args.data),
         "checkpoint_path": record.checkpoint_folder / CHECKPOINT_WEIGHTS,
+        "threshold_policy": policy,
     }
     if args.repeats > 1:
         repeated = train_repeats(config, data, repeats=args.repeats, **options)
@@ -212,6 +215,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "split": split,
         "metrics": ev.to_dict(),
         "threshold": run.bundle.card.threshold,
+        "threshold_method": run.bundle.card.threshold_method,
+        "threshold_reason": run.bundle.card.threshold_reason,
         "temperature": run.bundle.card.temperature,
     }
     if summary is not None:
@@ -254,27 +259,151 @@ def load_for_model(source: str, card, *, limit_per_class: int | None = None):
     return replace(data, labels=mapping[data.labels], class_names=tuple(card.class_names))
 
 
+def _with_threshold_policy(bundle, data, policy: str):
+    """``bundle`` with its card's threshold replaced as ``--threshold-policy`` asks.
+
+    Fitted policies use the validation split of ``data``. Returns the bundle
+    (unchanged for ``card`` and for multi-class models) and the choice (or ``None``).
+    """
+    from dataclasses import replace
+
+    from medviz.pipeline import operating_threshold
+    from medviz.store import ModelBundle
+
+    choice = operating_threshold(bundle, data, policy)
+    if choice is None or policy == "card":
+        return bundle, choice
+    card = replace(
+        bundle.card,
+        threshold=choice.threshold,
+        threshold_method=choice.method,
+        threshold_reason=choice.reason,
+    )
+    return ModelBundle(model=bundle.model, card=card, path=bundle.path), choice
+
+
+def _threshold_payload(choice) -> dict[str, object]:
+    if choice is None:
+        return {"threshold_method": "argmax", "threshold_reason": "more than two classes"}
+    return {"threshold_method": choice.method, "threshold_reason": choice.reason}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from medviz.metrics import parse_threshold_policy
     from medviz.pipeline import evaluate_split
     from medviz.store import load_bundle
 
+    if args.threshold_policy != "card":
+        parse_threshold_policy(args.threshold_policy)  # bad input fails before loading
     bundle = load_bundle(args.model)
     data = load_for_model(args.data, bundle.card, limit_per_class=args.limit_per_class)
+    bundle, choice = _with_threshold_policy(bundle, data, args.threshold_policy)
     ev = evaluate_split(bundle, data, args.split, n_bootstrap=args.bootstrap)
-    payload = {"model": str(args.model), "data": data.name, "split": args.split, **ev.to_dict()}
+    payload = {
+        "model": str(args.model),
+        "data": data.name,
+        "split": args.split,
+        **ev.to_dict(),
+        **_threshold_payload(choice),
+    }
     if args.json:
         print_json(payload)
     else:
         ci = ev.auc_ci
+        rule = "argmax" if ev.threshold is None else f"threshold {ev.threshold:.3f}"
         print(
             f"{data.name} [{args.split}] n={ev.n}: accuracy {ev.accuracy:.4f}, "
-            f"AUC {ev.auc:.4f} [95% CI {ci[0]:.4f}–{ci[1]:.4f}], ECE {ev.ece:.4f}"
+            f"AUC {ev.auc:.4f} [95% CI {ci[0]:.4f}–{ci[1]:.4f}], ECE {ev.ece:.4f} "
+            f"({rule}, {payload['threshold_method']})"
         )
         for row in ev.per_class:
             print(
                 f"  {row.name:<20} sens {row.recall:.3f}  spec {row.specificity:.3f}  "
                 f"prec {row.precision:.3f}  F1 {row.f1:.3f}  (n={row.support})"
             )
+    return EXIT_OK
+
+
+def _int_list(text: str, *, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise MedvizError(f"{option} needs comma-separated integers, got {text!r}") from None
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    from medviz.metrics import parse_threshold_policy
+    from medviz.store import HF_PREFIX, load_bundle, write_card_stress
+    from medviz.stress import SEVERITIES, SHIFTS, stress_split
+
+    shifts = tuple(s.strip() for s in args.shifts.split(",") if s.strip()) if args.shifts else None
+    for name in shifts or ():
+        if name not in SHIFTS:
+            raise MedvizError(f"unknown shift {name!r} in --shifts; choose from {list(SHIFTS)}")
+    severities = _int_list(args.severities, option="--severities") if args.severities else None
+    if severities is not None and not (severities and set(severities) <= set(SEVERITIES)):
+        raise MedvizError(f"--severities must be a comma list from 1–5, got {args.severities!r}")
+    if args.max_images is not None and args.max_images < 1:
+        raise MedvizError(f"--max-images must be at least 1, got {args.max_images}")
+    if args.threshold_policy != "card":
+        parse_threshold_policy(args.threshold_policy)
+        if args.write_card:
+            raise MedvizError(
+                "--write-card records the card's own threshold; drop --threshold-policy "
+                f"{args.threshold_policy!r} (or re-train with it)"
+            )
+    if args.write_card and str(args.model).startswith(HF_PREFIX):
+        raise MedvizError(f"--write-card needs a local model folder, got {args.model}")
+    bundle = load_bundle(args.model)
+    data = load_for_model(args.data, bundle.card, limit_per_class=args.limit_per_class)
+    bundle, choice = _with_threshold_policy(bundle, data, args.threshold_policy)
+    # With --json the bar shows only on a terminal: stdout stays one JSON document.
+    progress = Progress(1, label="stress", enabled=None if args.json else True)
+
+    def on_progress(done: int, total: int) -> None:
+        progress.total = total
+        progress.update(done, note="severities done (clean first)")
+
+    options: dict[str, object] = {"max_images": args.max_images, "seed": args.seed}
+    if shifts:
+        options["shifts"] = shifts
+    if severities:
+        options["severities"] = severities
+    report = stress_split(bundle, data, args.split, on_progress=on_progress, **options)
+    progress.close()
+    written = None
+    if args.write_card:
+        if bundle.path is None:
+            raise MedvizError(f"--write-card needs a local model folder, got {args.model}")
+        write_card_stress(bundle.path, report.to_dict())
+        written = str(bundle.path)
+    payload = {
+        "model": str(args.model),
+        "data": data.name,
+        **report.to_dict(),
+        **_threshold_payload(choice),
+        "summary": report.summary(),
+        "card_written": written,
+    }
+    if args.json:
+        print_json(payload)
+        return EXIT_OK
+    rule = "argmax" if report.threshold is None else f"threshold {report.threshold:.3f}"
+    print(
+        f"{data.name} [{args.split}] n={report.n} of {report.n_available} ({rule}): clean "
+        f"accuracy {report.clean_accuracy:.3f}, AUC {report.clean_auc:.3f}; "
+        f"{report.seconds:.1f}s"
+    )
+    print(f"  {'shift':<12}" + "".join(f"  sev {s}: acc / AUC " for s in report.severities))
+    for i, name in enumerate(report.shifts):
+        cells = "".join(
+            f"  {report.accuracy[i, j]:6.3f} / {report.auc[i, j]:5.3f} "
+            for j in range(len(report.severities))
+        )
+        print(f"  {name:<12}{cells}")
+    print(f"  worst shift: {report.worst_shift}")
+    if written:
+        print(f"  stress table written to {written}/card.json and README.md")
     return EXIT_OK
 
 
@@ -379,6 +508,12 @@ def build_parser() -> CliParser:
     p.add_argument("--name", default=None, help="model name in the card (default: folder name)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--runs", default="runs", help="run store folder (config, history, model)")
+    p.add_argument(
+        "--threshold-policy",
+        default="fixed",
+        help="binary operating threshold: 'fixed' (0.5 on calibrated probabilities, default), "
+        "'fixed:0.4', 'youden' or 'sensitivity:0.95' (fitted on validation)",
+    )
 
     p = add("evaluate", cmd_evaluate, "Evaluate a model on a dataset (cross-dataset aware).")
     p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")
@@ -386,6 +521,32 @@ def build_parser() -> CliParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument(
+        "--threshold-policy",
+        default="card",
+        help="binary threshold: 'card' (default), 'fixed', 'fixed:0.4', 'youden' or "
+        "'sensitivity:0.95' (fitted on the data's validation split)",
+    )
+
+    p = add("stress", cmd_stress, "Accuracy and AUC under controlled image shifts (severity 1–5).")
+    p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="val", choices=("train", "val", "test", "all"))
+    p.add_argument("--max-images", type=int, default=None, help="seeded sample (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and of the shifts")
+    p.add_argument("--shifts", default=None, help="comma list (default: all shifts)")
+    p.add_argument("--severities", default=None, help="comma list from 1–5 (default: all)")
+    p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument(
+        "--threshold-policy",
+        default="card",
+        help="as for evaluate: 'card' (default), 'fixed', 'youden', 'sensitivity:0.95'",
+    )
+    p.add_argument(
+        "--write-card",
+        action="store_true",
+        help="store the table in the model folder's card.json and README.md (no retraining)",
+    )
 
     p = add("predict", cmd_predict, "Classify image files (one JSON line per file).")
     p.add_argument("--model", required=True)

@@ -2,10 +2,12 @@
 
 ``train_and_package`` runs the training engine, then does what turns a set
 of weights into something a user can trust: it fits the calibration
-temperature and (for binary models) the operating threshold on the
-**validation** split, evaluates on the held-out test split, stores reference
-feature statistics for the out-of-distribution warning, and writes it all
-into a :class:`~medviz.store.ModelCard`.
+temperature on the **validation** split, sets the binary operating threshold
+(0.5 on calibrated probabilities by default; Youden's J or a target
+sensitivity on validation on request), evaluates on the held-out test split,
+stress-tests a validation sample under controlled image shifts, stores
+reference feature statistics for the out-of-distribution warning, and writes
+it all into a :class:`~medviz.store.ModelCard`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from medviz.data.dataset import Dataset
 from medviz.errors import DataError
+from medviz.metrics import ThresholdChoice, ThresholdPolicy
 from medviz.store import ModelBundle, ModelCard, default_preprocessing
 from medviz.training import EpochProgress, TrainConfig, TrainResult, train
 
@@ -67,6 +70,52 @@ def evaluate_split(
     )
 
 
+DEFAULT_STRESS_IMAGES = 100
+"""Validation images the pipeline stress-tests after training (a quick sample)."""
+
+
+def operating_threshold(
+    bundle: ModelBundle,
+    data: Dataset,
+    policy: str | ThresholdPolicy = "card",
+    *,
+    split: str = "val",
+) -> ThresholdChoice | None:
+    """The operating threshold of a binary model under ``policy``.
+
+    Args:
+        bundle: The model and its card (temperature, threshold).
+        data: Data at the model's input size, labels in the model's order.
+        policy: ``"card"`` (the card's own threshold) or a threshold policy
+            (``"fixed"``, ``"fixed:0.4"``, ``"youden"``, ``"sensitivity:0.95"``);
+            fitted policies use the calibrated probabilities on ``split``.
+        split: The split youden/sensitivity are fitted on.
+
+    Returns:
+        The :class:`~medviz.metrics.ThresholdChoice`, or ``None`` for a
+        multi-class model (argmax).
+
+    Raises:
+        MedvizError: Unknown policy, or a fitted policy on a split that lacks
+            a class.
+    """
+    from medviz.metrics import choose_threshold, parse_threshold_policy
+
+    card = bundle.card
+    if card.n_classes != 2:
+        return None
+    if policy == "card":
+        threshold = 0.5 if card.threshold is None else float(card.threshold)
+        reason = card.threshold_reason or "from the model card"
+        return ThresholdChoice(threshold, card.threshold_method, reason)
+    policy = parse_threshold_policy(policy)
+    if not policy.needs_data:
+        return choose_threshold(policy)
+    subset = data.split(split)
+    probs = bundle.predict_proba(subset.images)
+    return choose_threshold(policy, subset.labels, probs[:, 1], split=split)
+
+
 def train_and_package(
     config: TrainConfig,
     data: Dataset,
@@ -82,8 +131,10 @@ def train_and_package(
     should_stop: Callable[[], bool] | None = None,
     checkpoint_path=None,
     n_bootstrap: int = 1000,
+    threshold_policy: str | ThresholdPolicy = "fixed",
+    stress_images: int = DEFAULT_STRESS_IMAGES,
 ) -> PackagedRun:
-    """Train, calibrate, choose the threshold, evaluate and write the card.
+    """Train, calibrate, choose the threshold, evaluate, stress-test and write the card.
 
     Args:
         config: Training settings.
@@ -99,16 +150,31 @@ def train_and_package(
         should_stop: Passed to :func:`medviz.training.train`.
         checkpoint_path: Passed to :func:`medviz.training.train`.
         n_bootstrap: Bootstrap resamples for the AUC confidence intervals.
+        threshold_policy: Binary models: ``"fixed"`` (0.5 on calibrated
+            probabilities, the default: a threshold tuned to the validation
+            split turns into false alarms under shift), ``"fixed:0.4"``,
+            ``"youden"`` or ``"sensitivity:0.95"`` (fitted on validation after
+            temperature scaling). Multi-class models always use argmax.
+        stress_images: Validation images for the stress test recorded in the
+            card (0 = none).
 
     Returns:
         A :class:`PackagedRun` (nothing is written to disk; use
         :func:`medviz.store.save_bundle`).
     """
     from medviz.inference import penultimate_features, predict_proba
-    from medviz.metrics import fit_temperature, logits_from_probabilities, youden_threshold
+    from medviz.metrics import (
+        apply_temperature,
+        choose_threshold,
+        fit_temperature,
+        logits_from_probabilities,
+        parse_threshold_policy,
+    )
     from medviz.ood import fit_reference
+    from medviz.stress import stress_split
     from medviz.zoo import parameter_counts
 
+    policy = parse_threshold_policy(threshold_policy)  # a bad policy fails before training
     result = train(
         config,
         data,
@@ -127,12 +193,12 @@ def train_and_package(
     val_probs = predict_proba(model, val.images)
     temperature = fit_temperature(logits_from_probabilities(val_probs), val.labels)
     threshold, threshold_method = None, "argmax"
+    threshold_reason = "more than two classes: the most probable class is predicted"
     if data.n_classes == 2:
-        from medviz.metrics import apply_temperature
-
         calibrated = apply_temperature(logits_from_probabilities(val_probs), temperature)
-        threshold = float(youden_threshold(val.labels, calibrated[:, 1]))
-        threshold_method = "Youden's J on the validation split (after temperature scaling)"
+        choice = choose_threshold(policy, val.labels, calibrated[:, 1], split="validation")
+        threshold, threshold_method = choice.threshold, choice.method
+        threshold_reason = choice.reason
     train_split = data.split("train")
     features = penultimate_features(model, train_split.images)
     reference = fit_reference(features, train_split.labels, data.n_classes)
@@ -168,6 +234,7 @@ def train_and_package(
         },
         threshold=threshold,
         threshold_method=threshold_method,
+        threshold_reason=threshold_reason,
         temperature=float(temperature),
         reference=reference.to_dict(),
         limitations=tuple(limitations),
@@ -180,6 +247,11 @@ def train_and_package(
         if split in data.available_splits:
             evaluations[split] = evaluate_split(bundle, data, split, n_bootstrap=n_bootstrap)
     uncalibrated_ece = evaluate_split(bundle, data, "val", calibrated=False, n_bootstrap=0).ece
+    stress = None
+    if stress_images:
+        # On validation, like the temperature: the test split stays evaluated once.
+        report = stress_split(bundle, data, "val", max_images=stress_images, seed=config.seed)
+        stress = report.to_dict()
     card = replace(
         card,
         metrics={split: ev.to_dict() for split, ev in evaluations.items()},
@@ -187,6 +259,7 @@ def train_and_package(
             "val_ece_before": float(uncalibrated_ece),
             "val_ece_after": float(evaluations["val"].ece),
         },
+        stress=stress,
     )
     bundle.card = card
     return PackagedRun(bundle=bundle, result=result, evaluations=evaluations)

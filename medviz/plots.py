@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -26,6 +27,9 @@ from medviz.metrics import (
     sensitivity_specificity,
     sensitivity_specificity_curve,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medviz.stress import StressReport
 
 TEMPLATE = "plotly_white"
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
@@ -427,6 +431,68 @@ def threshold_figure(y_true: np.ndarray, p_positive: np.ndarray, threshold: floa
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.05])
     fig.update_layout(legend={"x": 0.5, "y": -0.2, "xanchor": "center", "orientation": "h"})
+    return fig
+
+
+def stress_figure(report: StressReport) -> go.Figure:
+    """Accuracy and AUC against shift severity, one line per shift.
+
+    Args:
+        report: A :class:`~medviz.stress.StressReport` (or one rebuilt from a
+            card with :meth:`~medviz.stress.StressReport.from_dict`).
+
+    Returns:
+        Two side-by-side panels (accuracy, AUC); x is the severity from 0
+        (clean) to the report's highest, each shift a line starting at the
+        clean value, and the clean level a dashed horizontal line (a layout
+        shape) in each panel. Undefined AUCs (a class absent) are gaps.
+    """
+    from medviz.stress import SHIFTS
+
+    severities = [0, *report.severities]
+    auc_title = "AUC" if len(report.class_names) == 2 else "Macro AUC (one-vs-rest)"
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Accuracy", auc_title), horizontal_spacing=0.1
+    )
+    for col, (values, clean, label) in enumerate(
+        (
+            (report.accuracy, report.clean_accuracy, "accuracy"),
+            (report.auc, report.clean_auc, "AUC"),
+        ),
+        start=1,
+    ):
+        for i, name in enumerate(report.shifts):
+            title = SHIFTS[name].title if name in SHIFTS else name
+            fig.add_trace(
+                go.Scatter(
+                    x=severities,
+                    y=[clean, *values[i]],
+                    mode="lines+markers",
+                    name=title,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    line={"color": color(i)},
+                    marker={"size": 6},
+                    hovertemplate=(
+                        f"{title}<br>severity %{{x}}<br>{label} %{{y:.3f}}<extra></extra>"
+                    ),
+                ),
+                row=1,
+                col=col,
+            )
+        if math.isfinite(clean):
+            fig.add_hline(
+                y=clean,
+                line={"color": PALETTE[-1], "dash": "dash", "width": 1},
+                annotation_text=f"clean {clean:.3f}",
+                annotation_position="bottom left",
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text="Severity (0 = clean)", tickvals=severities, row=1, col=col)
+        fig.update_yaxes(range=[0, 1.05], row=1, col=col)
+    _layout(fig, f"How robust is it? Accuracy and AUC under image shifts (n={report.n})")
+    fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return fig
 
 

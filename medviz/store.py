@@ -54,9 +54,14 @@ class ModelCard:
             seconds, date, machine.
         metrics: ``{split: Evaluation.to_dict()}`` on held-out data.
         threshold: Operating threshold on P(class 1) for binary models.
-        threshold_method: How it was chosen.
+        threshold_method: How it was chosen: a policy such as ``"fixed:0.5"``,
+            ``"youden"`` or ``"sensitivity:0.95"`` (see
+            :func:`medviz.metrics.choose_threshold`); older cards hold a sentence.
+        threshold_reason: One line on why this threshold (empty on older cards).
         temperature: Calibration temperature (1.0 = none).
         calibration: ECE before/after temperature scaling.
+        stress: Accuracy/AUC under controlled image shifts
+            (:meth:`medviz.stress.StressReport.to_dict`), or ``None``.
         reference: OOD reference statistics (see :mod:`medviz.ood`).
         intended_use: What it is for.
         limitations: What it must not be trusted with.
@@ -79,8 +84,10 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None
     threshold_method: str = "argmax"
+    threshold_reason: str = ""
     temperature: float = 1.0
     calibration: dict[str, Any] = field(default_factory=dict)
+    stress: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None
     intended_use: str = "Research and teaching: exploring what CNNs learn from medical images."
     limitations: tuple[str, ...] = ()
@@ -452,6 +459,7 @@ def render_card_markdown(card: ModelCard) -> str:
         f"{card.modality}",
         f"- Architecture: `{card.arch}`, {card.params:,} parameters",
         f"- Operating threshold: {_fmt(card.threshold)} ({card.threshold_method})",
+        *([f"- Why this threshold: {card.threshold_reason}"] if card.threshold_reason else []),
         f"- Calibration temperature: {_fmt(card.temperature)}",
         "",
         "## Preprocessing",
@@ -483,10 +491,106 @@ def render_card_markdown(card: ModelCard) -> str:
             )
     if card.calibration:
         lines += ["", "## Calibration", *(f"- {k}: {_fmt(v)}" for k, v in card.calibration.items())]
+    if card.stress:
+        lines += ["", render_stress_markdown(card.stress)]
     lines += ["", "## Intended use", card.intended_use, "", "## Limitations"]
     lines += [f"- {item}" for item in card.limitations] or ["- None recorded."]
     lines += ["", "## Licence", f"Weights follow the data's licence: {card.licence}.", ""]
     return "\n".join(lines)
+
+
+STRESS_BEGIN = "<!-- medviz:stress -->"
+STRESS_END = "<!-- /medviz:stress -->"
+
+
+def render_stress_markdown(stress: dict[str, Any]) -> str:
+    """A card's stress report as a Markdown section: shift × severity, accuracy / AUC.
+
+    The section sits between :data:`STRESS_BEGIN` and :data:`STRESS_END`
+    (HTML comments, invisible on the Hub) so :func:`write_card_stress` can
+    replace it in any README.
+
+    Args:
+        stress: :meth:`medviz.stress.StressReport.to_dict`.
+    """
+    severities = list(stress.get("severities", []))
+    clean = stress.get("clean", {})
+    split, dataset = stress.get("split"), stress.get("dataset")
+    where = f"the {split} split" if split else "held-out data"
+    if dataset:
+        where += f" of {dataset}"
+    n_note = f"n={stress.get('n')}"
+    if stress.get("n_available") not in (None, stress.get("n")):
+        n_note += f" of {stress['n_available']}, seed {stress.get('seed', 0)}"
+    rule = "argmax" if stress.get("threshold") is None else f"threshold {_fmt(stress['threshold'])}"
+    worst = (stress.get("worst") or {}).get("shift")
+    lines = [
+        STRESS_BEGIN,
+        "## Robustness (stress test)",
+        f"Accuracy / AUC on {where} ({n_note}, {rule}) under controlled image shifts of "
+        f"increasing severity (`python -m medviz stress`). Clean (severity 0): accuracy "
+        f"{_fmt(clean.get('accuracy'))}, AUC {_fmt(clean.get('auc'))}."
+        + (f" Worst shift: {worst}." if worst else ""),
+        "",
+        "| shift (parameter) | " + " | ".join(f"severity {s}" for s in severities) + " |",
+        "|---|" + "---|" * len(severities),
+    ]
+    for name, row in (stress.get("shifts") or {}).items():
+        levels = ", ".join(f"{v:g}" for v in row.get("levels", []))
+        cells = [
+            f"{_fmt(a)} / {_fmt(u)}"
+            for a, u in zip(row.get("accuracy", []), row.get("auc", []), strict=False)
+        ]
+        title = f"{row.get('title', name)} ({row.get('parameter', '')}: {levels})"
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    lines.append(STRESS_END)
+    return "\n".join(lines)
+
+
+def write_card_stress(folder: str | Path, stress: dict[str, Any]) -> ModelCard:
+    """Store a stress report in an existing model folder's ``card.json`` and ``README.md``.
+
+    The weights and every other card entry are left as they are (keys this
+    version does not know included). In the README the stress section is
+    replaced when present, else inserted before "## Intended use" (appended
+    when that heading is missing). Both files are written atomically.
+
+    Args:
+        folder: A model folder (with ``card.json``).
+        stress: :meth:`medviz.stress.StressReport.to_dict`.
+
+    Returns:
+        The updated card.
+
+    Raises:
+        ModelError: No readable ``card.json`` in ``folder``.
+    """
+    folder = Path(folder)
+    card_file = folder / CARD_FILE
+    try:
+        values = json.loads(card_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{folder} has no {CARD_FILE}: write-card needs a model folder") from None
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{card_file} is not valid JSON: {err}") from None
+    values["stress"] = stress
+    card = ModelCard.from_dict(values)
+    readme_file = folder / README_FILE
+    readme = readme_file.read_text(encoding="utf-8") if readme_file.exists() else ""
+    section = render_stress_markdown(stress)
+    if STRESS_BEGIN in readme and STRESS_END in readme:
+        head, rest = readme.split(STRESS_BEGIN, 1)
+        readme = head + section + rest.split(STRESS_END, 1)[1]
+    elif "\n## Intended use" in readme:
+        head, rest = readme.split("\n## Intended use", 1)
+        readme = head + "\n" + section + "\n\n## Intended use" + rest
+    elif readme:
+        readme = readme.rstrip("\n") + "\n\n" + section + "\n"
+    else:
+        readme = render_card_markdown(card)
+    atomic_write_json(card_file, values)
+    atomic_write_text(readme_file, readme)
+    return card
 
 
 # --- run store ---------------------------------------------------------------------------------

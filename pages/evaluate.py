@@ -302,3 +302,64 @@ else:
                 + ", ".join(f"{k} {format_mean_std(*v)}" for k, v in summary.items())
             )
             st.plotly_chart(runs_figure(summary), key="eval_runs_fig")
+
+
+# --- robustness ----------------------------------------------------------------------------------
+def _robustness_section() -> None:
+    """How robust is it? The stress test on a small sample of this split, run on a click.
+
+    Self-contained (its own imports and keys) so it merges cleanly with other changes here.
+    """
+    from medviz.plots import stress_figure
+    from medviz.stress import SHIFTS
+    from medviz.ui import settings
+
+    st.subheader("How robust is it?", anchor=False)
+    n_images = settings.stress_images()
+    st.caption(
+        f"Degrades up to {n_images} images of this split in controlled ways (contrast, gamma, "
+        "blur, noise, JPEG, resolution, rotation, crop) at severities 1–5 and measures the model "
+        "at its operating threshold. A steep fall warns that images from another scanner or "
+        "site may fool it."
+    )
+    token = cache.model_token(entry)
+    wanted = (token, choice.key, split, n_images)
+    if st.button("Run the stress test", icon=":material/speed:", key="eval_stress_run"):
+        st.session_state["eval_stress"] = wanted
+    if st.session_state.get("eval_stress") != wanted:
+        return
+    report = None
+    with components.user_errors(), st.spinner("Shifting images and predicting…"):
+        report = cache.stress(token, choice.key, split, n_images, cache.bundle(entry), data)
+    if report is None:
+        return
+    worst = report.shifts.index(report.worst_shift)
+    at_max = report.accuracy[worst, -1]
+    cols = st.columns(3)
+    cols[0].metric(
+        "Clean accuracy",
+        f"{report.clean_accuracy:.1%}",
+        help=f"{report.n} of {report.n_available} images (seeded, stratified sample)",
+    )
+    cols[1].metric("Worst shift", SHIFTS[report.worst_shift].title)
+    cols[2].metric(
+        f"Its accuracy at severity {report.severities[-1]}",
+        f"{at_max:.1%}",
+        delta=f"{at_max - report.clean_accuracy:+.1%}",
+    )
+    st.plotly_chart(stress_figure(report), key="eval_stress_fig")
+    table = {
+        SHIFTS[name].title: {
+            **{f"accuracy {s}": report.accuracy[i, j] for j, s in enumerate(report.severities)},
+            **{f"AUC {s}": report.auc[i, j] for j, s in enumerate(report.severities)},
+        }
+        for i, name in enumerate(report.shifts)
+    }
+    st.dataframe(pd.DataFrame(table).T, key="eval_stress_table")
+    st.caption(
+        f"{report.n} images in {report.seconds:.1f} s. Every image of a split: "
+        "`python -m medviz stress --model … --data … --split …`."
+    )
+
+
+_robustness_section()

@@ -140,6 +140,13 @@ def test_cross_dataset_class_mismatch_lists_both_sets(capsys, tiny_model_dir, tm
         ["inspect", "--data", "/nonexistent/folder"],
         ["train", "--augment", "twirl=3", "--out", "x"],
         ["train"],  # missing --out: argparse usage error
+        ["train", "--threshold-policy", "median", "--out", "x"],
+        ["evaluate", "--model", "m", "--data", "d", "--threshold-policy", "youden:3"],
+        ["stress", "--model", "m", "--data", "d", "--severities", "0,9"],
+        ["stress", "--model", "m", "--data", "d", "--shifts", "warp"],
+        ["stress", "--model", "m", "--data", "d", "--max-images", "0"],
+        ["stress", "--model", "m", "--data", "d", "--write-card", "--threshold-policy", "youden"],
+        ["stress", "--model", "/nonexistent", "--data", "synthetic-microcalc"],
         ["frobnicate"],
     ],
 )
@@ -181,3 +188,108 @@ def test_module_entry_point_help_and_errors():
     )
     assert done.returncode == 2 and done.stderr.startswith("error:")
     assert "Traceback" not in done.stderr
+
+
+def test_stress_json_on_the_shipped_model(capsys):
+    model = REPO / "models" / "microcalc-synthetic"
+    code, out, _ = run(
+        capsys,
+        "stress",
+        "--model",
+        str(model),
+        "--data",
+        "synthetic-microcalc",
+        "--max-images",
+        "24",
+        "--json",
+    )
+    payload = json.loads(out)
+    assert code == 0 and len(out.strip().splitlines()) == 1
+    assert payload["data"] == "synthetic-microcalc" and payload["split"] == "val"
+    assert payload["n"] == 24 and payload["n_available"] == 360
+    assert payload["severities"] == [1, 2, 3, 4, 5]
+    assert list(payload["shifts"]) == [
+        "contrast",
+        "gamma",
+        "blur",
+        "noise",
+        "jpeg",
+        "resolution",
+        "rotation",
+        "crop",
+    ]
+    card = json.loads((model / "card.json").read_text())
+    assert payload["threshold"] == pytest.approx(card["threshold"])
+    assert payload["threshold_method"] == card["threshold_method"]
+    for row in payload["shifts"].values():
+        assert len(row["accuracy"]) == len(row["auc"]) == 5
+        assert all(0.0 <= a <= 1.0 for a in row["accuracy"])
+    assert 0.5 <= payload["clean"]["accuracy"] <= 1.0
+    assert payload["worst"]["shift"] in payload["shifts"]
+    assert payload["summary"]["worst_shift"] == payload["worst"]["shift"]
+    assert payload["card_written"] is None
+
+
+def test_stress_write_card_and_evaluate_threshold_policy(capsys, tiny_model_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    before = json.loads((folder / "card.json").read_text())
+    common = ["--data", "synthetic-microcalc", "--limit-per-class", "40", "--json"]
+    code, out, _ = run(
+        capsys,
+        "stress",
+        "--model",
+        str(folder),
+        *common,
+        "--shifts",
+        "blur,noise",
+        "--severities",
+        "1,5",
+        "--write-card",
+    )
+    payload = json.loads(out)
+    assert code == 0 and payload["card_written"] == str(folder)
+    card = json.loads((folder / "card.json").read_text())
+    assert card["stress"]["shifts"]["blur"]["accuracy"] == payload["shifts"]["blur"]["accuracy"]
+    assert card["stress"]["severities"] == [1, 5]
+    assert {k: v for k, v in card.items() if k != "stress"} == {
+        k: v for k, v in before.items() if k != "stress"
+    }
+    readme = (folder / "README.md").read_text()
+    assert readme.count("## Robustness (stress test)") == 1
+    assert "| shift (parameter) | severity 1 | severity 5 |" in readme
+
+    code, out, _ = run(capsys, "evaluate", "--model", str(folder), *common, "--bootstrap", "0")
+    default = json.loads(out)
+    assert code == 0 and default["threshold"] == pytest.approx(card["threshold"])
+    assert default["threshold_method"] == card["threshold_method"]
+    code, out, _ = run(
+        capsys,
+        "evaluate",
+        "--model",
+        str(folder),
+        *common,
+        "--bootstrap",
+        "0",
+        "--threshold-policy",
+        "fixed:0.3",
+    )
+    fixed = json.loads(out)
+    assert code == 0 and fixed["threshold"] == 0.3 and fixed["threshold_method"] == "fixed:0.3"
+    code, out, _ = run(
+        capsys,
+        "evaluate",
+        "--model",
+        str(folder),
+        *common,
+        "--bootstrap",
+        "0",
+        "--threshold-policy",
+        "youden",
+    )
+    youden = json.loads(out)
+    assert code == 0 and youden["threshold_method"] == "youden"
+    assert "on the val split" in youden["threshold_reason"]
+    assert 0.0 <= youden["threshold"] <= 1.0

@@ -223,6 +223,75 @@ def test_youden_threshold_constructed_case():
     assert ev.youden_threshold == pytest.approx(0.35)
 
 
+def test_sensitivity_threshold_is_the_most_specific_reaching_the_target():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.6, 0.35, 0.5, 0.7, 0.8])
+    assert M.sensitivity_threshold(y, p, target=0.75) == pytest.approx(0.5)
+    assert M.sensitivity_threshold(y, p, target=0.76) == pytest.approx(0.35)
+    assert M.sensitivity_threshold(y, p, target=1.0) == pytest.approx(0.35)
+    assert M.sensitivity_threshold(y, p, target=0.25) == pytest.approx(0.8)
+    # 0.95 * 20 is 19.000000000000004 in floats: 19 positives, not 20.
+    y20 = np.r_[np.zeros(5, int), np.ones(20, int)]
+    p20 = np.r_[np.full(5, 0.05), np.linspace(0.1, 0.99, 20)]
+    t = M.sensitivity_threshold(y20, p20, target=0.95)
+    assert M.sensitivity_specificity(y20, p20, t)[0] == pytest.approx(0.95)
+    for target in (0.5, 0.8, 0.9, 0.97):
+        y_r, p_r = _binary(300, seed=7)
+        t = M.sensitivity_threshold(y_r, p_r, target=target)
+        sens, _ = M.sensitivity_specificity(y_r, p_r, t)
+        above = p_r[p_r > t]
+        assert sens >= target
+        if above.size:  # the next higher threshold misses the target
+            assert M.sensitivity_specificity(y_r, p_r, above.min())[0] < target
+    assert math.isnan(M.sensitivity_threshold(np.zeros(4, int), np.full(4, 0.3), target=0.9))
+    with pytest.raises(MedvizError, match=r"\(0, 1\]"):
+        M.sensitivity_threshold(y, p, target=0.0)
+
+
+def test_threshold_policy_parsing():
+    assert M.parse_threshold_policy("fixed") == M.ThresholdPolicy("fixed", 0.5)
+    assert M.parse_threshold_policy(" Fixed:0.3 ") == M.ThresholdPolicy("fixed", 0.3)
+    assert M.parse_threshold_policy("youden") == M.ThresholdPolicy("youden", None)
+    assert M.parse_threshold_policy("sensitivity:0.95") == M.ThresholdPolicy("sensitivity", 0.95)
+    assert str(M.parse_threshold_policy("sensitivity:0.95")) == "sensitivity:0.95"
+    assert str(M.ThresholdPolicy()) == "fixed:0.5" and not M.ThresholdPolicy().needs_data
+    policy = M.ThresholdPolicy("youden", None)
+    assert M.parse_threshold_policy(policy) is policy
+    for bad, fragment in [
+        ("median", "unknown threshold policy"),
+        ("sensitivity", "needs a target"),
+        ("youden:0.3", "takes no value"),
+        ("fixed:abc", "not a number"),
+        ("fixed:1.5", r"\[0, 1\]"),
+        ("sensitivity:0", r"\(0, 1\]"),
+    ]:
+        with pytest.raises(MedvizError, match=fragment):
+            M.parse_threshold_policy(bad)
+
+
+def test_choose_threshold_default_youden_and_sensitivity():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.6, 0.35, 0.5, 0.7, 0.8])
+    fixed = M.choose_threshold("fixed")
+    assert fixed.threshold == 0.5 and fixed.method == "fixed:0.5" and fixed.n == 0
+    assert "calibrated" in fixed.reason and math.isnan(fixed.sensitivity)
+    measured = M.choose_threshold("fixed", y, p)
+    assert measured.threshold == 0.5  # data never moves a fixed threshold
+    assert (measured.sensitivity, measured.specificity, measured.n) == (0.75, 0.75, 8)
+    youden = M.choose_threshold("youden", y, p, split="validation")
+    assert youden.threshold == pytest.approx(M.youden_threshold(y, p))
+    assert youden.method == "youden" and "validation" in youden.reason
+    assert "\n" not in youden.reason
+    sens = M.choose_threshold("sensitivity:0.75", y, p)
+    assert sens.threshold == pytest.approx(0.5) and sens.sensitivity == 0.75
+    assert sens.to_dict()["method"] == "sensitivity:0.75"
+    json.dumps(fixed.to_dict(), allow_nan=False)
+    with pytest.raises(MedvizError, match="needs labels"):
+        M.choose_threshold("youden")
+    with pytest.raises(MedvizError, match="both classes"):
+        M.choose_threshold("sensitivity:0.9", np.ones(4, int), np.full(4, 0.7))
+
+
 # --------------------------------------------------------------------------- #
 # Bootstrap
 # --------------------------------------------------------------------------- #

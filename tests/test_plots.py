@@ -201,6 +201,42 @@ def test_size_scatter_figure():
         P.size_scatter_figure(np.zeros((4, 3)), labels, ["normal", "tumor"])
 
 
+def test_stress_figure():
+    from medviz.stress import StressReport
+
+    report = StressReport(
+        class_names=("a", "b"),
+        shifts=("blur", "noise", "crop"),
+        severities=(1, 3, 5),
+        accuracy=np.array([[0.9, 0.7, 0.5], [0.85, 0.6, 0.5], [0.9, 0.9, 0.8]]),
+        auc=np.array([[0.95, 0.8, np.nan], [0.9, 0.7, 0.5], [0.96, 0.95, 0.9]]),
+        clean_accuracy=0.92,
+        clean_auc=0.97,
+        n=60,
+        n_available=60,
+        seed=0,
+        temperature=1.0,
+        threshold=0.5,
+        seconds=1.0,
+    )
+    fig = P.stress_figure(report)
+    assert len(fig.data) == 6  # one line per shift in each of the two panels
+    accuracy_lines, auc_lines = fig.data[:3], fig.data[3:]
+    assert [t.name for t in accuracy_lines] == ["Gaussian blur", "Gaussian noise", "Crop (zoom in)"]
+    assert list(accuracy_lines[0].x) == [0, 1, 3, 5]
+    assert list(accuracy_lines[1].y) == [0.92, 0.85, 0.6, 0.5]  # starts at the clean level
+    assert auc_lines[0].y[0] == 0.97 and np.isnan(auc_lines[0].y[-1])
+    assert all(t.showlegend for t in accuracy_lines) and not any(t.showlegend for t in auc_lines)
+    assert accuracy_lines[2].line.color == auc_lines[2].line.color == P.PALETTE[2]
+    clean_lines = sorted(s.y0 for s in fig.layout.shapes)
+    assert clean_lines == [0.92, 0.97]
+    assert "n=60" in fig.layout.title.text
+    assert fig.layout.annotations[1].text == "AUC"
+    assert fig.to_json()
+    multi = StressReport.from_dict({**report.to_dict(), "classes": ["a", "b", "c"]})
+    assert P.stress_figure(multi).layout.annotations[1].text == "Macro AUC (one-vs-rest)"
+
+
 def test_figures_serialise(binary_eval):
     # Streamlit sends figures as JSON: nan/inf in curves must not break that.
     for fig in (

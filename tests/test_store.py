@@ -147,3 +147,113 @@ def test_run_store_records_history_and_model(tiny_packaged, tmp_path):
     (tmp_path / "runs" / "broken").mkdir()
     (tmp_path / "runs" / "broken" / "run.json").write_text("{")
     assert len(store.list()) == 1
+
+
+def _stress_dict() -> dict:
+    from medviz.stress import StressReport
+
+    return StressReport(
+        class_names=("normal", "microcalcification"),
+        shifts=("blur", "jpeg"),
+        severities=(1, 3, 5),
+        accuracy=np.array([[0.91, 0.8, 0.55], [0.9, 0.88, 0.7]]),
+        auc=np.array([[0.97, 0.9, 0.6], [0.96, 0.95, np.nan]]),
+        clean_accuracy=0.93,
+        clean_auc=0.98,
+        n=40,
+        n_available=360,
+        seed=0,
+        temperature=1.1,
+        threshold=0.5,
+        seconds=2.0,
+        split="val",
+        dataset="synthetic-microcalc",
+    ).to_dict()
+
+
+def test_card_readme_renders_the_stress_table_and_threshold_reason():
+    card = ModelCard(
+        name="m",
+        class_names=("normal", "microcalcification"),
+        image_size=32,
+        channels=1,
+        threshold=0.5,
+        threshold_method="fixed:0.5",
+        threshold_reason="fixed 0.5 on calibrated probabilities",
+        stress=_stress_dict(),
+    )
+    text = render_card_markdown(card)
+    assert "- Operating threshold: 0.500 (fixed:0.5)" in text
+    assert "- Why this threshold: fixed 0.5 on calibrated probabilities" in text
+    assert "## Robustness (stress test)" in text
+    assert "the val split of synthetic-microcalc (n=40 of 360, seed 0, threshold 0.500)" in text
+    assert "| shift (parameter) | severity 1 | severity 3 | severity 5 |" in text
+    assert "| Gaussian blur (sigma, pixels: 0.5, 1, 2) | 0.910 / 0.970 | 0.800 / 0.900 | " in text
+    assert "| 0.700 / – |" in text  # an undefined AUC
+    assert "Worst shift: blur." in text
+    assert text.index("## Robustness") < text.index("## Intended use")
+    assert ModelCard.from_dict(json.loads(json.dumps(card.to_dict()))) == card
+    # Cards without the new fields render exactly as before (no empty sections).
+    plain = render_card_markdown(
+        ModelCard(name="m", class_names=("a", "b"), image_size=8, channels=1)
+    )
+    assert "Robustness" not in plain and "Why this threshold" not in plain
+
+
+def test_write_card_stress_updates_card_and_readme_in_place(tiny_model_dir, tmp_path):
+    from medviz.store import STRESS_BEGIN, write_card_stress
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    values = json.loads((folder / "card.json").read_text())
+    values["future_field"] = {"kept": True}  # keys this version does not know survive
+    (folder / "card.json").write_text(json.dumps(values))
+    # A README of a card without a stress table, with a hand-written section after it.
+    without = ModelCard.from_dict({**values, "stress": None})
+    readme = render_card_markdown(without) + "\n## Extra\nhand-written notes\n"
+    assert STRESS_BEGIN not in readme
+    (folder / "README.md").write_text(readme)
+    weights = (folder / "model.keras").read_bytes()
+
+    stress = _stress_dict()
+    card = write_card_stress(folder, stress)
+    assert card.stress == stress
+    saved = json.loads((folder / "card.json").read_text())
+    assert saved["stress"] == stress and saved["future_field"] == {"kept": True}
+    assert saved["metrics"] == values["metrics"]
+    text = (folder / "README.md").read_text()
+    assert text.count("## Robustness (stress test)") == 1
+    assert text.index("## Robustness") < text.index("## Intended use")
+    assert "hand-written notes" in text
+    assert (folder / "model.keras").read_bytes() == weights
+    assert load_bundle(folder).card.stress == stress
+
+    stress["shifts"]["blur"]["accuracy"] = [0.1, 0.1, 0.1]
+    write_card_stress(folder, stress)  # a second run replaces the section
+    text = (folder / "README.md").read_text()
+    assert text.count("## Robustness (stress test)") == 1 and "0.100 / 0.970" in text
+
+    with pytest.raises(ModelError, match=r"card\.json"):
+        write_card_stress(tmp_path / "nowhere", stress)
+
+
+def test_write_card_stress_without_readme_or_intended_use(tmp_path):
+    from medviz.store import write_card_stress
+
+    card = ModelCard(
+        name="m", class_names=("normal", "microcalcification"), image_size=8, channels=1
+    )
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "card.json").write_text(json.dumps(card.to_dict()))
+    write_card_stress(bare, _stress_dict())  # no README yet: the whole card is rendered
+    text = (bare / "README.md").read_text()
+    assert text.startswith("---\nlibrary_name: keras") and "## Robustness" in text
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "card.json").write_text(json.dumps(card.to_dict()))
+    (custom / "README.md").write_text("# My model\n\nnotes\n")
+    write_card_stress(custom, _stress_dict())  # no "## Intended use": appended
+    text = (custom / "README.md").read_text()
+    assert text.startswith("# My model\n\nnotes\n\n<!-- medviz:stress -->")
+    assert text.rstrip().endswith("<!-- /medviz:stress -->")

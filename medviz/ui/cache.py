@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from medviz.explain import Explainer, Explanation
     from medviz.metrics import Evaluation
     from medviz.store import ModelBundle, ModelCard
+    from medviz.stress import StressReport
 
 MODEL_FILES = ("model.keras", "card.json", "README.md")
 
@@ -282,6 +283,17 @@ def evaluation(
 
     del token, data_key
     return evaluate_split(_bundle, _data, split, n_bootstrap=n_bootstrap)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def stress(
+    token: str, data_key: str, split: str, max_images: int, _bundle: Any, _data: Dataset
+) -> StressReport:
+    """Stress-test a model on a seeded sample of one split (card threshold and temperature)."""
+    from medviz.stress import stress_split
+
+    del token, data_key
+    return stress_split(_bundle, _data, split, max_images=max_images)
 
 
 @st.cache_data(max_entries=96, show_spinner=False)

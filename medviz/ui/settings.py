@@ -14,6 +14,7 @@
                            :mod:`medviz.data.paths`).
 ``MEDVIZ_TIMINGS_FILE``    Append every script run's duration there (JSON lines;
                            the browser tests measure page switches with it).
+``MEDVIZ_STRESS_IMAGES``   Images the Evaluate page stress-tests (default 200).
 =========================  =========================================================
 """
 
@@ -76,3 +77,8 @@ def timings_file() -> Path | None:
     """Where script-run durations are appended, or ``None`` (the default: nowhere)."""
     env = os.environ.get("MEDVIZ_TIMINGS_FILE")
     return Path(env) if env else None
+
+
+def stress_images() -> int:
+    """Sample size of the Evaluate page's stress test (small: it runs on a click)."""
+    return _int_env("MEDVIZ_STRESS_IMAGES", 200)

@@ -188,6 +188,28 @@ def test_evaluate_shipped_model(default_model):
     assert len(app.get("image")) > 0, "the images of the chosen cell"
 
 
+def test_evaluate_stress_section_runs_on_a_click(default_model, monkeypatch):
+    monkeypatch.setenv("MEDVIZ_STRESS_IMAGES", "16")  # a small sample: the test stays quick
+    app = default_model
+    goto(app, "evaluate")
+    assert_clean(app)
+    assert "How robust is it?" in texts(app)
+    assert "Worst shift" not in texts(app)  # nothing runs before the click
+    charts = len(app.get("plotly_chart"))
+    app.button(key="eval_stress_run").click()
+    app.run()
+    assert_clean(app)
+    shown = texts(app)
+    assert "Clean accuracy" in shown and "Worst shift" in shown
+    assert "Gaussian blur" in shown  # the table names every shift
+    assert len(app.get("plotly_chart")) == charts + 1
+    stored = app.session_state["eval_stress"]
+    assert stored[-1] == 16
+    app.run()  # a rerun keeps the result (cached) without another click
+    assert_clean(app)
+    assert "Worst shift" in texts(app)
+
+
 def test_evaluate_wrong_data_for_the_model_is_an_error(default_model, mismatched_zip):
     app = default_model
     goto(app, "data")
