@@ -637,6 +637,48 @@ def _log(message: str) -> None:
     sys.stderr.flush()
 
 
+def saved_result(recipe: Recipe, folder: Path | None = None):
+    """The saved model of ``recipe`` with its recorded training facts, as a ``TrainResult``.
+
+    Lets :func:`build_recipe` re-package a model (calibration, threshold,
+    evaluation, stress test, card) after the packaging rules changed, without
+    training it again.
+
+    Raises:
+        SystemExit: The folder has no model or card, or the card is of another recipe.
+    """
+    from medviz.errors import MedvizError
+    from medviz.store import load_bundle
+    from medviz.training import TrainResult
+
+    folder = Path(folder) if folder is not None else model_dir(recipe.name)
+    try:
+        bundle = load_bundle(folder)
+    except MedvizError as err:
+        raise SystemExit(f"error: cannot re-package {recipe.name}: {err}") from None
+    facts = dict(bundle.card.training)
+    config = TrainConfig.from_dict(facts.get("config", {}))
+    if config != recipe.config:
+        raise SystemExit(
+            f"error: {folder} was trained with another config than recipe {recipe.name}; "
+            "train it again instead of re-packaging"
+        )
+    counts = facts.get("counts", {}).get("train", {})
+    return TrainResult(
+        model=bundle.model,
+        history=facts.get("history", {}),
+        best_epoch=int(facts.get("best_epoch", 1)) - 1,
+        best_value=float("nan"),
+        stopped_by_user=bool(facts.get("stopped_by_user", False)),
+        stopped_early=bool(facts.get("stopped_early", False)),
+        seconds=float(facts.get("seconds", 0.0)),
+        config=config,
+        class_names=tuple(bundle.card.class_names),
+        input_shape=(bundle.card.image_size, bundle.card.image_size, bundle.card.channels),
+        train_counts={str(k): int(v) for k, v in counts.items()},
+    )
+
+
 def build_recipe(
     recipe: Recipe,
     *,
@@ -644,13 +686,16 @@ def build_recipe(
     n_bootstrap: int = 1000,
     limit_per_class: int | None = None,
     log: Callable[[str], None] = _log,
+    trained=None,
 ) -> dict[str, Any]:
     """Train, calibrate, evaluate and save one recipe; return its summary (JSON-ready).
 
     ``limit_per_class`` is for smoke tests only (the card then describes a toy model).
+    ``trained`` (a ``TrainResult``, see :func:`saved_result`) skips training: the
+    model is only re-packaged.
     """
     from medviz.data.registry import get_spec
-    from medviz.pipeline import train_and_package
+    from medviz.pipeline import package_result, train_and_package
     from medviz.store import (
         CARD_FILE,
         README_FILE,
@@ -675,20 +720,23 @@ def build_recipe(
         )
         log(f"{recipe.name}: epoch {p.epoch + 1}/{p.epochs} {p.elapsed_s:.0f}s {logs}")
 
-    bn = precise_batchnorm() if recipe.precise_bn else contextlib.nullcontext({})
-    with bn as bn_timing:
-        run = train_and_package(
-            recipe.config,
-            data,
-            name=recipe.name,
-            title=recipe.title,
-            modality=spec.modality,
-            command=recipe.command(),
-            limitations=recipe.limitations,
-            intended_use=recipe.intended_use or None,
-            on_epoch_end=on_epoch_end,
-            n_bootstrap=n_bootstrap,
-        )
+    packaging = {
+        "name": recipe.name,
+        "title": recipe.title,
+        "modality": spec.modality,
+        "command": recipe.command(),
+        "limitations": recipe.limitations,
+        "intended_use": recipe.intended_use or None,
+        "n_bootstrap": n_bootstrap,
+    }
+    bn_timing: dict[str, float] = {}
+    if trained is not None:
+        log(f"{recipe.name}: re-packaging the saved model (no training)")
+        run = package_result(trained, data, **packaging)
+    else:
+        bn = precise_batchnorm() if recipe.precise_bn else contextlib.nullcontext({})
+        with bn as bn_timing:
+            run = train_and_package(recipe.config, data, on_epoch_end=on_epoch_end, **packaging)
     card = run.bundle.card
     metrics = {}
     for split, ev in run.evaluations.items():
@@ -1242,6 +1290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="rewrite README.md's table of shipped models from their cards (no training)",
     )
+    parser.add_argument(
+        "--repackage",
+        action="store_true",
+        help="re-run calibration, threshold policy, evaluation, stress test and card of the "
+        "--only models from their saved model.keras (no training)",
+    )
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--list", action="store_true", help="print the recipes as JSON")
     args = parser.parse_args(argv)
@@ -1268,6 +1322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         if isinstance(recipe, CliRecipe):
             summary = build_cli_recipe(recipe)
+        elif args.repackage:
+            summary = build_recipe(recipe, n_bootstrap=args.bootstrap, trained=saved_result(recipe))
         else:
             summary = build_recipe(recipe, n_bootstrap=args.bootstrap)
         if summary["size_bytes"] > MAX_MODEL_BYTES:

@@ -162,6 +162,54 @@ def train_and_package(
         A :class:`PackagedRun` (nothing is written to disk; use
         :func:`medviz.store.save_bundle`).
     """
+    from medviz.metrics import parse_threshold_policy
+
+    parse_threshold_policy(threshold_policy)  # a bad policy fails before training
+    result = train(
+        config,
+        data,
+        on_epoch_end=on_epoch_end,
+        on_batch_end=on_batch_end,
+        should_stop=should_stop,
+        checkpoint_path=checkpoint_path,
+    )
+    return package_result(
+        result,
+        data,
+        name=name,
+        title=title,
+        modality=modality,
+        command=command,
+        limitations=limitations,
+        intended_use=intended_use,
+        n_bootstrap=n_bootstrap,
+        threshold_policy=threshold_policy,
+        stress_images=stress_images,
+    )
+
+
+def package_result(
+    result: TrainResult,
+    data: Dataset,
+    *,
+    name: str,
+    title: str = "",
+    modality: str = "unknown",
+    command: str = "",
+    limitations: Sequence[str] = (),
+    intended_use: str | None = None,
+    n_bootstrap: int = 1000,
+    threshold_policy: str | ThresholdPolicy = "fixed",
+    stress_images: int = DEFAULT_STRESS_IMAGES,
+) -> PackagedRun:
+    """Calibrate, choose the threshold, evaluate, stress-test and write the card of a trained model.
+
+    The second half of :func:`train_and_package` (same arguments), also used to
+    re-package a saved model after the packaging rules changed, without training again.
+
+    Raises:
+        DataError: ``result`` holds no finished epoch.
+    """
     from medviz.inference import penultimate_features, predict_proba
     from medviz.metrics import (
         apply_temperature,
@@ -174,15 +222,8 @@ def train_and_package(
     from medviz.stress import stress_split
     from medviz.zoo import parameter_counts
 
-    policy = parse_threshold_policy(threshold_policy)  # a bad policy fails before training
-    result = train(
-        config,
-        data,
-        on_epoch_end=on_epoch_end,
-        on_batch_end=on_batch_end,
-        should_stop=should_stop,
-        checkpoint_path=checkpoint_path,
-    )
+    policy = parse_threshold_policy(threshold_policy)
+    config = result.config
     if result.best_epoch < 0:
         raise DataError(
             "training stopped before the first epoch finished: there is no model to keep"
