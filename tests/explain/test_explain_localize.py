@@ -91,3 +91,45 @@ def test_localize_refuses_unknown_classes_and_bad_options(brain_like_model, tmp_
     assert "share of the image side" in capsys.readouterr().err
     assert main([*base, "--data", str(good), "--iou-top", "big"]) == EXIT_BAD_INPUT
     assert "--iou-top" in capsys.readouterr().err
+
+
+def test_benchmark_real_tumour_section(brain_like_model, tmp_path, capsys):
+    from medviz.explain import benchmark
+
+    folder = _box_folder(tmp_path / "boxes", ("glioma", "meningioma", "pituitary"))
+    code = benchmark.main(
+        ["--tumour-model", str(brain_like_model), "--tumour-data", str(folder), "--tumour-only",
+         "--tumour-slow-images", "3"]
+    )  # fmt: skip
+    assert code == 0
+    real = json.loads(capsys.readouterr().out)
+    assert real["n_images"] == 12 and list(real["localization"]) == list(benchmark.REAL_METHODS)
+    assert real["localization"]["occlusion"]["n"] == 3
+    assert real["localization"]["gradcam"]["n"] == 12
+    assert real["localization"]["gradcam"]["baselines"]["centre"]["hit_rate"] == 1.0
+    assert real["localization"]["gradcam"]["fraction"] is None  # IoU of box-sized top sets
+    assert real["agreement"]["methods"] == ["gradcam", "occlusion", "integrated-gradients"]
+    assert set(real["agreement"]["pairs"]) == {
+        "gradcam / occlusion", "gradcam / integrated-gradients",
+        "occlusion / integrated-gradients",
+    }  # fmt: skip
+    # Noise images have no dark background: the mass check does not judge them.
+    assert real["mass_on_body"] == {}
+
+    saved = json.loads(benchmark.RESULTS_FILE.read_text(encoding="utf-8"))
+    before = benchmark.readme_section(saved)
+    saved["real_tumour"] = {**real, "mass_on_body": {"gradcam": {"median": 0.2, "failing": 0.9}}}
+    section = benchmark.readme_section(saved)
+    assert section.startswith(before)  # the synthetic rows are unchanged
+    assert "| gradcam | 12 |" in section and "| occlusion | 3 |" in section
+    assert "image centre" in section and "random point" in section
+    assert "gradcam 0.20 (90% of maps below 0.5)" in section
+
+
+def test_benchmark_needs_a_model():
+    from medviz.explain import benchmark
+
+    with pytest.raises(SystemExit):
+        benchmark.main(["--tumour-only"])
+    with pytest.raises(SystemExit):
+        benchmark.main([])
