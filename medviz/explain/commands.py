@@ -191,12 +191,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         curves = deletion_insertion(explainer, x, result.heatmap, class_index=result.class_index)
         timings["faithfulness_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        summary = _checks(explainer, x, result)
+        timings["checks_s"] = time.perf_counter() - t0
         trust = {
             "sanity_correlation": check.correlation,
             "sanity_passed": check.passed,
             "randomized_layers": list(check.randomized_layers),
             "deletion_auc": curves.deletion_auc,
             "insertion_auc": curves.insertion_auc,
+            "verdict": summary.verdict,
+            "checks": summary.to_dict()["checks"],
+            "summary": summary.line(),
         }
     timings["total_s"] = time.perf_counter() - started
     payload = {
@@ -235,7 +241,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 f"deletion AUC {trust['deletion_auc']:.3f}, "
                 f"insertion AUC {trust['insertion_auc']:.3f}"
             )
+            print(trust["summary"])
     return EXIT_OK
+
+
+def _checks(explainer, x: np.ndarray, result):
+    """The checks that can fail (:mod:`medviz.explain.checks`) of one explanation."""
+    from medviz.explain.checks import FAMILIES, REFERENCES, trust_summary
+    from medviz.explain.methods import METHODS, run_method
+
+    references = {
+        method: run_method(
+            explainer,
+            x,
+            method=method,
+            class_index=result.class_index,
+            layer=result.layer if METHODS[method].needs_layer and result.layer else None,
+        ).heatmap
+        for method in REFERENCES.values()
+        if FAMILIES[method] != FAMILIES[result.method]
+    }
+    return trust_summary(x, result.heatmap, method=result.method, references=references)
 
 
 def cmd_dream(args: argparse.Namespace) -> int:

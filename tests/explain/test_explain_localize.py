@@ -133,3 +133,20 @@ def test_benchmark_needs_a_model():
         benchmark.main(["--tumour-only"])
     with pytest.raises(SystemExit):
         benchmark.main([])
+
+
+def test_explain_command_reports_the_checks(brain_like_model, tmp_path, capsys):
+    pixels = np.zeros((32, 32), np.uint8)
+    pixels[6:26, 6:26] = 120  # a body on a dark background
+    pixels[12:15, 16:19] = 240
+    Image.fromarray(pixels).save(tmp_path / "scan.png")
+    args = ["explain", str(tmp_path / "scan.png"), "--model", str(brain_like_model)]
+    assert main([*args, "--out", str(tmp_path / "cam.png"), "--json"]) == EXIT_OK
+    trust = json.loads(capsys.readouterr().out)["trust"]
+    assert trust["verdict"] in ("do not trust", "no check failed", "not checked")
+    names = [c["name"] for c in trust["checks"]]
+    assert names in (
+        ["mass on the body", "agreement across method families"],
+        ["map shows something"],
+    )
+    assert trust["summary"].startswith(("Do not trust this map", "No check failed", "Not checked"))
