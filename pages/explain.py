@@ -11,7 +11,6 @@ from medviz.explain import (
     COLORMAPS,
     METHODS,
     activation_maximization,
-    cam_agreement,
     conv_layers,
     deep_dream,
     default_cam_layer,
@@ -22,8 +21,10 @@ from medviz.explain import (
     sanity_check,
 )
 from medviz.explain.activation_max import default_steps
+from medviz.explain.checks import family_agreement, trust_summary
+from medviz.explain.trust import with_model_classes
 from medviz.plots import probability_figure
-from medviz.ui import cache, components, settings, state
+from medviz.ui import cache, components, settings
 from medviz.ui.predict import decode_upload
 
 components.page_header(
@@ -138,6 +139,13 @@ if view == VIEWS[0]:
             f"Explaining **{names[explained]}** · the model gives it "
             f"{float(probs[explained]):.1%} (uncalibrated) · CAM layer `{layer}`"
         )
+        references: dict[str, np.ndarray] = {}
+        with components.user_errors(), st.spinner("Checking the maps…"):
+            references = components.family_references(
+                token, digest, explainer, image, explained, layer
+            )
+        stored_loc = st.session_state.get("explain_loc")
+        loc_report = stored_loc[1] if stored_loc is not None and stored_loc[0] == token else None
         columns = st.columns(len(results) + 1)
         columns[0].image(components.upscale(image, 256), caption="input", width="stretch")
         for column, result in zip(columns[1:], results, strict=True):
@@ -147,6 +155,16 @@ if view == VIEWS[0]:
                 caption=f"{METHODS[result.method].title} · {result.seconds * 1000:.0f} ms",
                 width="stretch",
             )
+            with column:
+                components.trust_verdict(
+                    trust_summary(
+                        image,
+                        result.heatmap,
+                        method=result.method,
+                        references=references if result.class_index == explained else {},
+                        localization=loc_report,
+                    )
+                )
         components.colour_legend(colormap, label="relevance")
         with st.expander("What the methods do"):
             for method in methods:
@@ -297,10 +315,13 @@ if view == VIEWS[4]:
 # --- trust checks --------------------------------------------------------------------------------
 if view == VIEWS[5]:
     st.markdown(
-        "A heatmap is only worth showing if it depends on what the model learned and agrees "
-        "across methods; on data with lesion masks we can also measure whether it points at "
-        "the lesion."
+        "A heatmap is only worth showing if it depends on what the model learned, sits on the "
+        "body rather than the background, and agrees across method *families*; on data with "
+        "lesion masks or boxes we can also measure whether it points at the lesion better than "
+        "pointing at the image centre would."
     )
+    choice = components.require_dataset()
+    problem = components.localisation_problem(choice, names)
     checks = st.columns(3)
     if checks[0].button("Sanity check", icon=":material/shuffle:", key="trust_sanity"):
         with components.user_errors(), st.spinner("Randomising the top layers…"):
@@ -312,27 +333,43 @@ if view == VIEWS[5]:
                 ),
             )
     if checks[1].button("Method agreement", icon=":material/join_inner:", key="trust_agree"):
-        with components.user_errors(), st.spinner("Comparing methods…"):
+        with components.user_errors(), st.spinner("Grad-CAM, occlusion, integrated gradients…"):
             st.session_state["explain_agree"] = (
                 token,
                 digest,
-                cam_agreement(explainer, image, class_index=class_index, layer=layer),
+                family_agreement(explainer, image, class_index=class_index, layer=layer),
             )
-    trained_on = str(card.training.get("dataset", ""))
-    if checks[2].button("Lesion localisation", icon=":material/my_location:", key="trust_loc"):
+    if checks[2].button(
+        "Lesion localisation",
+        icon=":material/my_location:",
+        key="trust_loc",
+        disabled=problem is not None,
+        help=problem,
+    ):
         with components.user_errors(), st.spinner("Scoring heatmaps against lesion masks…"):
-            data = cache.dataset_for_model(state.default_dataset_choice(), card)
-            if data.masks is None or trained_on != data.name:
+            data = cache.dataset(choice, image_size=card.image_size, channels=card.channels)
+            if data.masks is None:
                 raise MedvizError(
-                    "lesion localisation needs the model's training data with lesion masks; "
-                    f"{trained_on or 'its data'} has none"
+                    f"the active dataset {choice.label!r} has no lesion masks or boxes; "
+                    "choose one that has on Data"
                 )
+            data = with_model_classes(data, names)
+            trained_on = str(card.training.get("dataset", ""))
+            split = "test" if trained_on == data.name and "test" in data.available_splits else "all"
             st.session_state["explain_loc"] = (
                 token,
                 localization_score(
-                    explainer, data, method="gradcam", max_images=60, n_bootstrap=500
+                    explainer,
+                    data,
+                    method="gradcam",
+                    layer=layer,
+                    split=split,
+                    max_images=60,
+                    n_bootstrap=500,
                 ),
             )
+    if problem is not None:
+        st.info(problem[:1].upper() + problem[1:], icon=":material/info:")
     sanity = st.session_state.get("explain_sanity")
     if sanity is not None and sanity[:2] == (token, digest):
         check = sanity[2]
@@ -341,35 +378,54 @@ if view == VIEWS[5]:
             f"**Sanity check {verdict}:** rank correlation {check.correlation:.2f} between the "
             f"Grad-CAM of the trained model and of a copy with re-initialised "
             f"{', '.join(check.randomized_layers)} (below 0.5 means the map depends on the "
-            "learned weights)."
+            "learned weights; it says nothing about *where* the map points)."
         )
         pair = st.columns(4)
         pair[0].image(components.upscale(overlay(image, check.original), 200), caption="trained")
         pair[1].image(
             components.upscale(overlay(image, check.randomized), 200), caption="randomised"
         )
+    loc = st.session_state.get("explain_loc")
+    loc_report = loc[1] if loc is not None and loc[0] == token else None
     agree = st.session_state.get("explain_agree")
     if agree is not None and agree[:2] == (token, digest):
         agreement = agree[2]
         titles = [METHODS[m].title for m in agreement.methods]
-        st.markdown(f"**Method agreement:** mean rank correlation {agreement.mean:.2f}")
+        verdict = "the families agree" if agreement.passed else "the families DISAGREE"
+        st.markdown(
+            f"**Method agreement across families:** mean rank correlation "
+            f"{agreement.mean:.2f} on a {agreement.grid}×{agreement.grid} grid ({verdict})."
+        )
         st.dataframe(
             pd.DataFrame(np.round(agreement.matrix, 2), index=titles, columns=titles),
             key="trust_agree_table",
         )
-    loc = st.session_state.get("explain_loc")
-    if loc is not None and loc[0] == token:
-        report = loc[1]
-        cols = st.columns(3)
+        maps = dict(zip(agreement.methods, agreement.heatmaps, strict=True))
+        components.trust_verdict(
+            trust_summary(
+                image,
+                maps["gradcam"],
+                method="gradcam",
+                references={m: h for m, h in maps.items() if m != "gradcam"},
+                localization=loc_report,
+            )
+        )
+    if loc_report is not None:
+        report = loc_report
+        cols = st.columns(4)
         cols[0].metric(
             "Pointing game hit rate",
             f"{report.hit_rate:.0%}",
             help=f"95 % CI {report.hit_rate_ci[0]:.0%}–{report.hit_rate_ci[1]:.0%}",
         )
-        cols[1].metric("Mean top-5 % IoU", f"{report.mean_iou:.2f}")
-        cols[2].metric("Images scored", report.n)
+        cols[1].metric("Image centre", f"{report.baselines['centre'].hit_rate:.0%}")
+        cols[2].metric("Random point", f"{report.baselines['random'].hit_rate:.0%}")
+        cols[3].metric("Images scored", report.n)
+        verdict = "better than" if report.passed else "**not better** than"
         st.caption(
-            f"Grad-CAM peak within {report.tolerance_px} px of the lesion mask, on the "
-            f"{report.split} split (95 % CI {report.hit_rate_ci[0]:.0%}–"
-            f"{report.hit_rate_ci[1]:.0%})."
+            f"Grad-CAM peak within {report.tolerance:.0%} of the side "
+            f"({report.tolerance_px:.1f} px) of the lesion, on the {report.split} split "
+            f"(95 % CI {report.hit_rate_ci[0]:.0%}–{report.hit_rate_ci[1]:.0%}): "
+            f"{verdict} pointing at the image centre or a random point. "
+            f"Top-5 % IoU {report.mean_iou:.2f}."
         )

@@ -69,17 +69,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     loc = subparsers.add_parser(
         "localize",
-        help="how well heatmaps localise lesions on a dataset with masks",
-        description="Pointing game and top-5% IoU of a heatmap method on the images with a "
-        "lesion mask, with bootstrap 95% intervals.",
+        help="how well heatmaps localise lesions on a dataset with masks or boxes",
+        description="Pointing game and IoU of a heatmap method on the images with a lesion "
+        "mask or box, with bootstrap 95% intervals, next to two trivial pointers: the image "
+        "centre and a random point. --data is a registered name or a folder of "
+        "<class>/<image> with <image stem>.txt boxes ('x_center y_center width height', "
+        "relative) or <image stem>_mask.png masks; its classes are matched to the model's by "
+        "name and may be fewer.",
     )
     loc.add_argument("--model", required=True, help="model folder or file")
-    loc.add_argument("--data", required=True, help="dataset name (must have masks)")
+    loc.add_argument("--data", required=True, help="dataset name or folder with masks/boxes")
     loc.add_argument("--method", default="gradcam", help="heatmap method (default: gradcam)")
     loc.add_argument("--layer", help="layer for CAM methods")
     loc.add_argument("--split", default="test", help="train, val, test or all (default: test)")
-    loc.add_argument("--tolerance", type=int, default=2, help="pointing-game tolerance in pixels")
-    loc.add_argument("--max-images", type=int, help="score at most this many images")
+    loc.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="pointing-game tolerance as a share of the image side (default 0.02 = 2%%)",
+    )
+    loc.add_argument(
+        "--iou-top",
+        default="0.05",
+        help="IoU of the top share of heatmap pixels (default 0.05) or 'mask' (as many "
+        "pixels as the lesion has)",
+    )
+    loc.add_argument("--max-images", type=int, help="score at most this many (seeded sample)")
+    loc.add_argument("--seed", type=int, default=0, help="seed of the sample and bootstrap")
+    loc.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     loc.add_argument("--json", action="store_true", help="print JSON on stdout")
     loc.set_defaults(handler=cmd_localize, func=cmd_localize)
 
@@ -174,12 +191,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         curves = deletion_insertion(explainer, x, result.heatmap, class_index=result.class_index)
         timings["faithfulness_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        summary = _checks(explainer, x, result)
+        timings["checks_s"] = time.perf_counter() - t0
         trust = {
             "sanity_correlation": check.correlation,
             "sanity_passed": check.passed,
             "randomized_layers": list(check.randomized_layers),
             "deletion_auc": curves.deletion_auc,
             "insertion_auc": curves.insertion_auc,
+            "verdict": summary.verdict,
+            "checks": summary.to_dict()["checks"],
+            "summary": summary.line(),
         }
     timings["total_s"] = time.perf_counter() - started
     payload = {
@@ -218,7 +241,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 f"deletion AUC {trust['deletion_auc']:.3f}, "
                 f"insertion AUC {trust['insertion_auc']:.3f}"
             )
+            print(trust["summary"])
     return EXIT_OK
+
+
+def _checks(explainer, x: np.ndarray, result):
+    """The checks that can fail (:mod:`medviz.explain.checks`) of one explanation."""
+    from medviz.explain.checks import FAMILIES, REFERENCES, trust_summary
+    from medviz.explain.methods import METHODS, run_method
+
+    references = {
+        method: run_method(
+            explainer,
+            x,
+            method=method,
+            class_index=result.class_index,
+            layer=result.layer if METHODS[method].needs_layer and result.layer else None,
+        ).heatmap
+        for method in REFERENCES.values()
+        if FAMILIES[method] != FAMILIES[result.method]
+    }
+    return trust_summary(x, result.heatmap, method=result.method, references=references)
 
 
 def cmd_dream(args: argparse.Namespace) -> int:
@@ -298,41 +341,71 @@ def cmd_dream(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _iou_fraction(value: str) -> float | None:
+    text = str(value).strip().lower()
+    if text == "mask":
+        return None
+    try:
+        fraction = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+    except ValueError:
+        fraction = -1.0
+    if not 0.0 < fraction <= 1.0:
+        raise DataError(f"--iou-top must be a share in (0, 1] or 'mask', got {value!r}")
+    return fraction
+
+
 def cmd_localize(args: argparse.Namespace) -> int:
     """Handler of ``medviz localize``."""
     from medviz.explain.methods import canonical_method
-    from medviz.explain.trust import localization_score
+    from medviz.explain.trust import localization_score, with_model_classes
 
     method = canonical_method(args.method)
+    fraction = _iou_fraction(args.iou_top)
     bundle, model, names = _load(args.model)
     card = bundle.card
     dataset = _load_dataset(args.data, image_size=int(card.image_size), channels=int(card.channels))
-    if dataset.n_classes != len(names):
-        raise DataError(
-            f"dataset {args.data!r} has {dataset.n_classes} classes {list(dataset.class_names)} "
-            f"but the model has {len(names)} {list(names)}"
-        )
+    dataset = with_model_classes(dataset, names)
     print(f"scoring {method} on {args.data} ({args.split})...", file=sys.stderr)
+    progress = Progress(1, label=method)
+
+    def on_progress(done: int, total: int) -> None:
+        progress.total = total
+        progress.update(done)
+
     report = localization_score(
         model,
         dataset,
         method=method,
         layer=args.layer,
         split=args.split,
-        tolerance_px=args.tolerance,
+        tolerance=args.tolerance,
+        fraction=fraction,
         max_images=args.max_images,
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+        on_progress=on_progress,
     )
+    progress.close()
     payload = {"model": args.model, "data": args.data, **report.summary()}
     if args.json:
         print_json(payload)
     else:
-        lo, hi = report.hit_rate_ci
-        ilo, ihi = report.mean_iou_ci
+        iou = "mask-size" if fraction is None else f"top-{fraction:.0%}"
         print(
-            f"{method}: pointing game {report.hit_rate:.3f} (95% CI {lo:.3f}-{hi:.3f}), "
-            f"top-5% IoU {report.mean_iou:.3f} ({ilo:.3f}-{ihi:.3f}) on {report.n} lesion "
-            f"images of the {args.split} split"
+            f"{method} on {report.n} lesion images of the {args.split} split "
+            f"(tolerance {report.tolerance:.0%} of the side = {report.tolerance_px:.1f} px; "
+            f"model accuracy on them {report.accuracy:.1%})"
         )
+        rows = [(method, report), *((f"{k} point", b) for k, b in report.baselines.items())]
+        for label, row in rows:
+            lo, hi = row.hit_rate_ci
+            ilo, ihi = row.mean_iou_ci
+            print(
+                f"  {label:<22} pointing game {row.hit_rate:.3f} (95% CI {lo:.3f}-{hi:.3f}), "
+                f"{iou} IoU {row.mean_iou:.3f} ({ilo:.3f}-{ihi:.3f})"
+            )
+        verdict = "better than" if report.passed else "NOT better than"
+        print(f"  {method} is {verdict} the best trivial pointer")
     return EXIT_OK
 
 

@@ -9,15 +9,20 @@
   blurred image should make it rise fast (large insertion AUC).
 * :func:`cam_agreement`: rank correlation between the CAM methods.
 * :func:`pointing_game`, :func:`topk_iou`, :func:`localization_score`:
-  localisation against ground-truth lesion masks (Zhang et al., pointing
-  game, ECCV 2016), aggregated over a dataset with bootstrap CIs.
+  localisation against ground-truth lesion masks or boxes (Zhang et al.,
+  pointing game, ECCV 2016), aggregated over a dataset with bootstrap CIs,
+  next to the centre-point and random-point baselines.
+
+Checks of single heatmaps that can fail on real images (mass on the body,
+agreement across method families) are in :mod:`medviz.explain.checks`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage, stats
@@ -339,6 +344,21 @@ def cam_agreement(
 
 
 # ------------------------------------------------------------ localisation
+Metric = Literal["euclidean", "chessboard"]
+
+DEFAULT_TOLERANCE = 0.02
+"""Pointing-game tolerance as a share of the image side (2 %)."""
+
+MIN_TOLERANCE_PX = 1.5
+"""Smallest tolerance in pixels: a peak on a pixel touching the lesion (even diagonally)
+counts, however small the image (2 % of 32 px would be 0.6 px, below the pixel grid)."""
+
+
+def tolerance_pixels(tolerance: float, side: int) -> float:
+    """``tolerance`` (share of the side) in pixels, at least :data:`MIN_TOLERANCE_PX`."""
+    return max(float(tolerance) * side, MIN_TOLERANCE_PX)
+
+
 def _check_pair(heatmap: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     heat = np.asarray(heatmap, np.float32)
     m = np.asarray(mask).astype(bool)
@@ -347,13 +367,41 @@ def _check_pair(heatmap: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
     return heat, m
 
 
-def pointing_game(heatmap: np.ndarray, mask: np.ndarray, *, tolerance_px: int = 2) -> bool:
-    """Whether the heatmap's maximum lies inside the mask dilated by ``tolerance_px``.
+def lesion_distance(mask: np.ndarray, *, metric: Metric = "euclidean") -> np.ndarray:
+    """Distance in pixels from every pixel to the nearest lesion pixel (0 inside).
+
+    Args:
+        mask: ``(H, W)`` bool lesion mask (non-empty).
+        metric: ``"euclidean"`` (a mask grown by ``t`` is the mask dilated by
+            a disk) or ``"chessboard"`` (a box grown by ``t`` on every side is
+            still a box: right for masks rasterised from boxes).
+
+    Returns:
+        ``(H, W)`` float64 distances.
+    """
+    m = np.asarray(mask).astype(bool)
+    if metric == "euclidean":
+        return ndimage.distance_transform_edt(~m)
+    if metric == "chessboard":
+        return ndimage.distance_transform_cdt(~m, metric="chessboard").astype(np.float64)
+    raise DataError(f"unknown metric {metric!r}; use 'euclidean' or 'chessboard'")
+
+
+def pointing_game(
+    heatmap: np.ndarray,
+    mask: np.ndarray,
+    *,
+    tolerance_px: float = 2,
+    metric: Metric = "euclidean",
+) -> bool:
+    """Whether the heatmap's maximum lies inside the mask grown by ``tolerance_px``.
 
     Args:
         heatmap: ``(H, W)`` map.
         mask: ``(H, W)`` bool lesion mask.
-        tolerance_px: Dilation of the mask in pixels (a disk).
+        tolerance_px: Growth of the mask in pixels (a disk for
+            ``"euclidean"``, a square for ``"chessboard"``).
+        metric: See :func:`lesion_distance`.
 
     Returns:
         ``True`` for a hit; a constant heatmap (which points nowhere) or an
@@ -362,12 +410,8 @@ def pointing_game(heatmap: np.ndarray, mask: np.ndarray, *, tolerance_px: int = 
     heat, m = _check_pair(heatmap, mask)
     if not m.any() or np.ptp(heat) == 0:
         return False
-    if tolerance_px > 0:
-        r = int(tolerance_px)
-        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-        m = ndimage.binary_dilation(m, structure=(yy**2 + xx**2) <= r * r)
     y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    return bool(m[y, x])
+    return bool(lesion_distance(m, metric=metric)[y, x] <= tolerance_px)
 
 
 def topk_iou(heatmap: np.ndarray, mask: np.ndarray, *, fraction: float | None = 0.05) -> float:
@@ -393,6 +437,86 @@ def topk_iou(heatmap: np.ndarray, mask: np.ndarray, *, fraction: float | None = 
     return float((top & m).sum() / (top | m).sum())
 
 
+def map_class_names(model_classes: Sequence[str], data_classes: Sequence[str]) -> np.ndarray:
+    """Map every data class to the model output of the same (normalised) name.
+
+    Unlike :func:`medviz.metrics.match_classes` the data may hold fewer
+    classes than the model (3 tumour types scored by a 4-class model that also
+    knows "no tumour"): localisation only needs each data class to exist.
+
+    Args:
+        model_classes: The model's class names, in output order.
+        data_classes: The dataset's class names, in label order.
+
+    Returns:
+        ``(len(data_classes),)`` int64: model index of every data class.
+
+    Raises:
+        DataError: A data class the model does not know (the message names
+            both lists), or names that repeat after normalisation.
+    """
+    from medviz.metrics import normalize_class_name
+
+    model_norm = [normalize_class_name(c) for c in model_classes]
+    both = f"model classes {list(model_classes)}, data classes {list(data_classes)}"
+    if len(set(model_norm)) != len(model_norm):
+        raise DataError(f"model class names repeat after normalisation: {both}")
+    index = {name: i for i, name in enumerate(model_norm)}
+    unknown = [c for c in data_classes if normalize_class_name(c) not in index]
+    if unknown:
+        raise DataError(f"data classes {unknown} are not classes of the model: {both}")
+    return np.array([index[normalize_class_name(c)] for c in data_classes], dtype=np.int64)
+
+
+def with_model_classes(dataset, model_classes: Sequence[str]):
+    """``dataset`` with labels renumbered as model outputs (see :func:`map_class_names`)."""
+    from dataclasses import replace
+
+    mapping = map_class_names(model_classes, dataset.class_names)
+    return replace(dataset, labels=mapping[dataset.labels], class_names=tuple(model_classes))
+
+
+def lesion_metric(dataset) -> Metric:
+    """``"chessboard"`` for masks rasterised from boxes only, else ``"euclidean"``."""
+    extras = getattr(dataset, "extras", None) or {}
+    return "chessboard" if extras.get("annotation") == "boxes" else "euclidean"
+
+
+@dataclass(frozen=True, eq=False)
+class LocalizationBaseline:
+    """A trivial pointer scored like a heatmap: the image centre, or a random point.
+
+    Attributes:
+        name: ``"centre"`` or ``"random"``.
+        hit_rate: Pointing-game hit rate (for ``"random"``: the expected rate,
+            i.e. the mean share of each image within the tolerance of its lesion).
+        hit_rate_ci: Bootstrap 95 % interval (same resamples as the method).
+        mean_iou: Mean IoU of the same number of pixels (``"centre"``: the
+            pixels nearest the centre; ``"random"``: expected IoU of
+            uniformly random pixels, ratio of expectations).
+        mean_iou_ci: Bootstrap 95 % interval of the mean IoU.
+        hits: ``(n,)`` float per image (0/1 for the centre, a probability for random).
+        ious: ``(n,)`` float per image.
+    """
+
+    name: str
+    hit_rate: float
+    hit_rate_ci: tuple[float, float]
+    mean_iou: float
+    mean_iou_ci: tuple[float, float]
+    hits: np.ndarray
+    ious: np.ndarray
+
+    def summary(self) -> dict[str, object]:
+        """The numbers as a JSON-friendly dict."""
+        return {
+            "hit_rate": self.hit_rate,
+            "hit_rate_ci": list(self.hit_rate_ci),
+            "mean_iou": self.mean_iou,
+            "mean_iou_ci": list(self.mean_iou_ci),
+        }
+
+
 @dataclass(frozen=True, eq=False)
 class LocalizationReport:
     """How well a heatmap method localises lesions over a dataset split.
@@ -409,9 +533,14 @@ class LocalizationReport:
         hits: ``(n,)`` bool per image.
         ious: ``(n,)`` float per image.
         indices: ``(n,)`` positions of the scored images in the split.
-        tolerance_px: Pointing-game tolerance.
+        tolerance: Pointing-game tolerance as a share of the image side.
+        tolerance_px: The same in pixels.
         fraction: Top-k fraction of the IoU (``None``: mask size).
         seconds: Wall time.
+        baselines: ``{"centre": …, "random": …}`` :class:`LocalizationBaseline`.
+        accuracy: Share of the scored images whose explained class is the
+            predicted one (the heatmap explains the true class either way).
+        metric: How the lesion was grown (``"chessboard"`` for boxes).
     """
 
     method: str
@@ -425,9 +554,23 @@ class LocalizationReport:
     hits: np.ndarray
     ious: np.ndarray
     indices: np.ndarray
-    tolerance_px: int
+    tolerance_px: float
     fraction: float | None
     seconds: float
+    tolerance: float = DEFAULT_TOLERANCE
+    baselines: dict[str, LocalizationBaseline] = field(default_factory=dict)
+    accuracy: float = float("nan")
+    metric: str = "euclidean"
+
+    @property
+    def best_baseline(self) -> float:
+        """The higher hit rate of the centre and random baselines (0 without baselines)."""
+        return max((b.hit_rate for b in self.baselines.values()), default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the hit rate's 95 % interval lies above the best trivial pointer."""
+        return self.hit_rate_ci[0] > self.best_baseline
 
     def summary(self) -> dict[str, object]:
         """The numbers as a JSON-friendly dict."""
@@ -440,8 +583,13 @@ class LocalizationReport:
             "hit_rate_ci": list(self.hit_rate_ci),
             "mean_iou": self.mean_iou,
             "mean_iou_ci": list(self.mean_iou_ci),
+            "tolerance": self.tolerance,
             "tolerance_px": self.tolerance_px,
             "fraction": self.fraction,
+            "metric": self.metric,
+            "accuracy": self.accuracy,
+            "baselines": {name: b.summary() for name, b in self.baselines.items()},
+            "better_than_baselines": self.passed,
             "seconds": self.seconds,
         }
 
@@ -460,6 +608,47 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def _baselines(
+    masks: np.ndarray,
+    *,
+    tolerance_px: float,
+    fraction: float | None,
+    metric: Metric,
+    n_bootstrap: int,
+    seed: int,
+) -> dict[str, LocalizationBaseline]:
+    """Centre-point and random-point baselines on the same masks and tolerance."""
+    n, h, w = masks.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    centre_map = -np.hypot(yy + 0.5 - h / 2.0, xx + 0.5 - w / 2.0)  # peak at the centre
+    cy, cx = np.unravel_index(int(np.argmax(centre_map)), (h, w))
+    centre_hits, random_hits = np.zeros(n), np.zeros(n)
+    centre_ious, random_ious = np.zeros(n), np.zeros(n)
+    for i, mask in enumerate(masks):
+        near = lesion_distance(mask, metric=metric) <= tolerance_px
+        centre_hits[i] = float(near[cy, cx])
+        random_hits[i] = float(near.mean())
+        centre_ious[i] = topk_iou(centre_map, mask, fraction=fraction)
+        k = int(mask.sum()) if fraction is None else round(float(fraction) * h * w)
+        inter = k * mask.sum() / (h * w)  # expected overlap of k uniformly random pixels
+        random_ious[i] = inter / (k + mask.sum() - inter) if k + mask.sum() > 0 else 0.0
+    out = {}
+    for name, hits, ious in (
+        ("centre", centre_hits, centre_ious),
+        ("random", random_hits, random_ious),
+    ):
+        out[name] = LocalizationBaseline(
+            name=name,
+            hit_rate=float(hits.mean()),
+            hit_rate_ci=bootstrap_ci(hits, n_bootstrap=n_bootstrap, seed=seed),
+            mean_iou=float(ious.mean()),
+            mean_iou_ci=bootstrap_ci(ious, n_bootstrap=n_bootstrap, seed=seed),
+            hits=hits,
+            ious=ious,
+        )
+    return out
+
+
 def localization_score(
     model,
     dataset,
@@ -467,56 +656,66 @@ def localization_score(
     method: str = "gradcam",
     layer: str | None = None,
     split: str = "test",
-    positives_only: bool = True,
     class_index: int | None = None,
-    tolerance_px: int = 2,
+    tolerance: float = DEFAULT_TOLERANCE,
     fraction: float | None = 0.05,
     max_images: int | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
     **options,
 ) -> LocalizationReport:
-    """Pointing game and top-k IoU of a method over the images of a split that have lesions.
+    """Pointing game and top-k IoU of a method on the images with a lesion, with baselines.
+
+    Every image whose mask is non-empty is scored (images of lesion-free
+    classes have empty masks). The same masks, tolerance and bootstrap
+    resamples score two trivial pointers, the image centre and a uniformly
+    random point (see :class:`LocalizationBaseline`): a method is only useful
+    where it beats them.
 
     Args:
         model: A ``keras.Model`` (or its Explainer) for the dataset's images.
-        dataset: A :class:`medviz.data.dataset.Dataset` with ``masks``.
+        dataset: A :class:`medviz.data.dataset.Dataset` with ``masks`` whose
+            labels are model outputs (see :func:`with_model_classes`).
         method: Heatmap method.
         layer: CAM layer (default: the default CAM layer).
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
-        positives_only: Score only images whose label is not 0 (and whose
-            mask is non-empty); otherwise every image with a non-empty mask.
         class_index: Class to explain (default: each image's own label).
-        tolerance_px: Pointing-game tolerance in pixels.
+        tolerance: Pointing-game tolerance as a share of the image side
+            (0.02: the lesion grown by 2 % of the side, at least
+            :data:`MIN_TOLERANCE_PX`; a box stays a box).
         fraction: Top-k share of pixels for the IoU (``None``: mask size).
-        max_images: Score at most this many images (the first ones).
+        max_images: Score at most this many images: a seeded random sample.
         n_bootstrap: Bootstrap resamples for the 95 % intervals.
-        seed: Bootstrap seed.
+        seed: Seed of the sample and the bootstrap.
+        on_progress: Called with ``(done, total)`` images after each chunk.
         **options: Method options.
 
     Returns:
         A :class:`LocalizationReport`.
 
     Raises:
-        DataError: The dataset has no masks, or no lesion image in the split.
+        DataError: The dataset has no masks, no lesion image in the split, or
+            a tolerance outside ``[0, 0.5]``.
     """
     started = time.perf_counter()
     if getattr(dataset, "masks", None) is None:
         raise DataError(
             f"dataset {getattr(dataset, 'name', '?')!r} has no lesion masks; localisation "
-            "needs ground-truth masks (the embedded synthetic-microcalc data has them)"
+            "needs ground-truth masks or boxes (the embedded synthetic-microcalc data and "
+            "brain-tumor-boxes have them)"
+        )
+    if not 0.0 <= float(tolerance) <= 0.5:
+        raise DataError(
+            f"tolerance is a share of the image side in [0, 0.5] (0.02 = 2 %), got {tolerance}"
         )
     part = dataset.split(split)
-    has_lesion = part.masks.reshape(len(part), -1).any(axis=1)
-    keep = has_lesion & (part.labels != 0) if positives_only else has_lesion
-    indices = np.flatnonzero(keep)
-    if max_images is not None:
-        indices = indices[: max(0, int(max_images))]
+    indices = np.flatnonzero(part.masks.reshape(len(part), -1).any(axis=1))
+    if max_images is not None and len(indices) > max(0, int(max_images)):
+        rng = np.random.default_rng(seed)
+        indices = np.sort(rng.choice(indices, size=max(0, int(max_images)), replace=False))
     if len(indices) == 0:
-        raise DataError(
-            f"split {split!r} of {part.name!r} has no images with a lesion mask"
-            + (" and a positive label" if positives_only else "")
-        )
+        raise DataError(f"split {split!r} of {part.name!r} has no images with a lesion mask")
     explainer = get_explainer(model)
     key = canonical_method(method)
     classes = (
@@ -524,13 +723,27 @@ def localization_score(
         if class_index is None
         else np.full(len(indices), explainer.check_class(class_index))
     )
-    heatmaps, _, _ = explainer.heatmaps(
-        part.images[indices], method=key, class_indices=classes, layer=layer, **options
-    )
+    chunk = 32
+    maps, probs = [], []
+    for start in range(0, len(indices), chunk):
+        heat, _, p = explainer.heatmaps(
+            part.images[indices[start : start + chunk]],
+            method=key,
+            class_indices=classes[start : start + chunk],
+            layer=layer,
+            **options,
+        )
+        maps.append(heat)
+        probs.append(p)
+        if on_progress is not None:
+            on_progress(min(start + chunk, len(indices)), len(indices))
+    heatmaps, probabilities = np.concatenate(maps), np.concatenate(probs)
     masks = part.masks[indices]
+    tolerance_px = tolerance_pixels(tolerance, max(masks.shape[1:]))
+    metric = lesion_metric(dataset)
     hits = np.array(
         [
-            pointing_game(h, m, tolerance_px=tolerance_px)
+            pointing_game(h, m, tolerance_px=tolerance_px, metric=metric)
             for h, m in zip(heatmaps, masks, strict=True)
         ]
     )
@@ -554,7 +767,18 @@ def localization_score(
         hits=hits,
         ious=ious,
         indices=indices,
-        tolerance_px=int(tolerance_px),
+        tolerance=float(tolerance),
+        tolerance_px=tolerance_px,
         fraction=fraction,
         seconds=time.perf_counter() - started,
+        baselines=_baselines(
+            masks,
+            tolerance_px=tolerance_px,
+            fraction=fraction,
+            metric=metric,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        ),
+        accuracy=float(np.mean(np.argmax(probabilities, axis=1) == classes)),
+        metric=metric,
     )

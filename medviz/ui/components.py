@@ -248,6 +248,61 @@ def image_grid(
             cols[offset].image(upscale(to_display(image), size), caption=caption, width="stretch")
 
 
+# --- trust checks --------------------------------------------------------------------------------
+
+
+def family_references(
+    token: str, digest: str, explainer, image: np.ndarray, class_index: int, layer: str
+) -> dict[str, np.ndarray]:
+    """Maps of one reference method per family (a CAM, integrated gradients, occlusion).
+
+    Cached like every heatmap of the page, so a map the user also shows is computed once.
+    """
+    from medviz.explain.checks import REFERENCES
+
+    maps = {}
+    for method in REFERENCES.values():
+        result = cache.explanation(token, digest, method, class_index, layer, explainer, image)
+        maps[method] = result.heatmap
+    return maps
+
+
+def trust_verdict(summary) -> None:
+    """The checks' verdict under a heatmap: red with the failed checks, else a grey caption."""
+    line = summary.line()
+    if summary.failed:
+        st.markdown(f":red[:material/gpp_bad: **{line}**]")
+    elif summary.trusted:
+        st.caption(f":material/verified_user: {line}")
+    else:
+        st.caption(f":material/help: {line}")
+
+
+def localisation_problem(choice: state.DatasetChoice, class_names: Sequence[str]) -> str | None:
+    """Why the dataset ``choice`` cannot score the model's heatmaps, known before loading.
+
+    Registered datasets are judged by their registry entry (masks or boxes, class
+    names matched by name); other sources are judged once loaded.
+    """
+    from medviz.data import DATASETS
+    from medviz.data.registry import has_lesion_masks
+    from medviz.explain.trust import map_class_names
+
+    spec = DATASETS.get(choice.source) if choice.kind == "registry" else None
+    if spec is None:
+        return None
+    if not has_lesion_masks(spec):
+        return (
+            f"the active dataset {spec.name!r} has no lesion masks or boxes; choose one that "
+            "has (e.g. synthetic-microcalc, brain-tumor-boxes) on **Data**"
+        )
+    try:
+        map_class_names(class_names, spec.class_names)
+    except MedvizError as err:
+        return f"the active dataset {spec.name!r} does not match the active model: {err}"
+    return None
+
+
 def colour_legend(
     colormap: str = "jet", *, label: str = "importance", width: int | str = 320
 ) -> None:
