@@ -42,6 +42,7 @@ import numpy as np
 
 from medviz.data.dataset import Dataset, assign_splits
 from medviz.data.folders import _build, _is_junk, _Member
+from medviz.data.groups import join_groups
 from medviz.data.images import IMAGE_SUFFIXES, decode_image, to_model_input
 from medviz.errors import DataError
 
@@ -207,6 +208,7 @@ def load_annotated_folder(
     limit_per_class: int | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     group_consecutive: bool = False,
+    group_pattern: str | None = None,
 ) -> Dataset:
     """Load a class-folder dataset with box ``.txt`` files and/or ``*_mask`` images.
 
@@ -220,7 +222,10 @@ def load_annotated_folder(
         limit_per_class: Keep the first ``K`` images of every split and class.
         fractions: Train/val/test fractions of assigned splits.
         group_consecutive: Keep runs of consecutive file numbers (per class
-            folder) in one split when splits are assigned.
+            folder) in one split when splits are assigned (joined with the
+            patient/near-duplicate groups).
+        group_pattern: Patient-id pattern of the file names (see
+            :func:`medviz.data.groups.pattern_groups`).
 
     Returns:
         A :class:`Dataset` with ``(N, S, S, C)`` images and ``(N, S, S)``
@@ -269,6 +274,7 @@ def load_annotated_folder(
         licence=licence,
         limit_per_class=limit_per_class,
         fractions=fractions,
+        group_pattern=group_pattern,
     )
     assert data.provenance is not None
     sources = data.provenance.sources
@@ -312,7 +318,9 @@ def load_annotated_folder(
             data.labels,
             fractions=fractions,
             seed=seed,
-            groups=consecutive_run_groups(sources, data.labels),
+            groups=join_groups(
+                data.provenance.groups or sources, consecutive_run_groups(sources, data.labels)
+            ),
         )
         split_source = dict.fromkeys(split_source, "assigned (runs of consecutive numbers)")
     extras = {
@@ -370,7 +378,7 @@ def merge_lesion_data(
         DataError: Shapes differ, ``lesions`` has no masks, or a class is unknown.
     """
     from medviz.data.dataset import Provenance
-    from medviz.data.groups import find_groups, join_groups
+    from medviz.data.groups import find_groups
 
     if lesions.masks is None:
         raise DataError(f"dataset {lesions.name!r} has no lesion masks to merge")
