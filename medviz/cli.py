@@ -98,7 +98,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from medviz.data import health_report, load_dataset
 
-    data = load_dataset(args.data, image_size=args.image_size, limit_per_class=args.limit_per_class)
+    data = load_dataset(
+        args.data,
+        image_size=args.image_size,
+        limit_per_class=args.limit_per_class,
+        group_pattern=args.group_pattern,
+    )
     report = health_report(data)
     if args.json:
         print_json(report.to_dict())
@@ -129,6 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         channels=args.channels,
         seed=args.seed,
         limit_per_class=args.limit_per_class,
+        group_pattern=args.group_pattern,
     )
     config = TrainConfig(
         arch=args.arch,
@@ -240,17 +246,44 @@ def _modality(source: str) -> str:
     return spec.modality if spec else "unknown"
 
 
-def load_for_model(source: str, card, *, limit_per_class: int | None = None):
-    """Load ``source`` at the model's input size/channels and remap its labels to the model's."""
+def load_for_model(
+    source: str,
+    card,
+    *,
+    limit_per_class: int | None = None,
+    classes: str | None = None,
+    group_pattern: str | None = None,
+):
+    """Load ``source`` at the model's input size/channels and remap its labels to the model's.
+
+    ``classes`` ("normal,pneumonia" or "0=normal,1=pneumonia") first renames the
+    data's classes (:func:`medviz.data.dataset.rename_classes`), for numbered
+    labels and folders.
+    """
     from dataclasses import replace
 
     from medviz.data import load_dataset
+    from medviz.data.dataset import rename_classes
     from medviz.metrics import match_classes
 
     data = load_dataset(
-        source, image_size=card.image_size, channels=card.channels, limit_per_class=limit_per_class
+        source,
+        image_size=card.image_size,
+        channels=card.channels,
+        limit_per_class=limit_per_class,
+        group_pattern=group_pattern,
     )
-    mapping = match_classes(card.class_names, data.class_names)
+    if classes:
+        data = rename_classes(data, classes)
+    try:
+        mapping = match_classes(card.class_names, data.class_names)
+    except MedvizError as err:
+        if classes:
+            raise
+        raise MedvizError(
+            f"{err}; name the data's classes with --classes, e.g. --classes "
+            f"{','.join(card.class_names)}"
+        ) from None
     return replace(data, labels=mapping[data.labels], class_names=tuple(card.class_names))
 
 
@@ -259,7 +292,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from medviz.store import load_bundle
 
     bundle = load_bundle(args.model)
-    data = load_for_model(args.data, bundle.card, limit_per_class=args.limit_per_class)
+    data = load_for_model(
+        args.data,
+        bundle.card,
+        limit_per_class=args.limit_per_class,
+        classes=args.classes,
+        group_pattern=args.group_pattern,
+    )
     ev = evaluate_split(bundle, data, args.split, n_bootstrap=args.bootstrap)
     payload = {"model": str(args.model), "data": data.name, "split": args.split, **ev.to_dict()}
     if args.json:
@@ -313,7 +352,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from medviz.data import load_dataset
     from medviz.metrics import evaluate
 
-    data = load_dataset(args.data, image_size=args.image_size, limit_per_class=args.limit_per_class)
+    data = load_dataset(
+        args.data,
+        image_size=args.image_size,
+        limit_per_class=args.limit_per_class,
+        group_pattern=args.group_pattern,
+    )
     clf = ThresholdCountClassifier(threshold=args.threshold).fit(
         data.split("train").images, data.split("train").labels
     )
@@ -352,10 +396,21 @@ def build_parser() -> CliParser:
 
     add("datasets", cmd_datasets, "List the dataset registry.")
 
+    def add_group_pattern(p: CliParser) -> None:
+        p.add_argument(
+            "--group-pattern",
+            metavar="REGEX",
+            default=None,
+            help="regular expression whose first group, searched in each file's relative path, "
+            "is the patient id: one patient's images stay in one split (default: the "
+            "registry's; else near-duplicate clusters)",
+        )
+
     p = add("inspect", cmd_inspect, "Dataset health report (counts, sizes, duplicates, leakage).")
     p.add_argument("--data", required=True, help="registry name, folder, .zip or .npz")
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
+    add_group_pattern(p)
 
     p = add("train", cmd_train, "Train a model and write its folder (model + card).")
     p.add_argument("--data", default=DEFAULT_DATASET, help="registry name, folder, .zip or .npz")
@@ -379,6 +434,7 @@ def build_parser() -> CliParser:
     p.add_argument("--name", default=None, help="model name in the card (default: folder name)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--runs", default="runs", help="run store folder (config, history, model)")
+    add_group_pattern(p)
 
     p = add("evaluate", cmd_evaluate, "Evaluate a model on a dataset (cross-dataset aware).")
     p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")
@@ -386,6 +442,14 @@ def build_parser() -> CliParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument(
+        "--classes",
+        default=None,
+        metavar="A,B,…",
+        help="names for the data's classes, one per class in label order (numbered labels and "
+        "folders by number), or pairs '0=normal,1=pneumonia', to match the model's classes",
+    )
+    add_group_pattern(p)
 
     p = add("predict", cmd_predict, "Classify image files (one JSON line per file).")
     p.add_argument("--model", required=True)
@@ -397,6 +461,7 @@ def build_parser() -> CliParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
+    add_group_pattern(p)
 
     try:
         from medviz.explain.commands import register
