@@ -105,14 +105,40 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         group_pattern=args.group_pattern,
     )
     report = health_report(data)
+    cross = None
+    if args.against:
+        from medviz.data import cross_dataset_report
+
+        other = load_dataset(
+            args.against, limit_per_class=args.limit_per_class, group_pattern=args.group_pattern
+        )
+        cross = cross_dataset_report(data, other)
     if args.json:
-        print_json(report.to_dict())
-    else:
-        print(f"{data.name}: {len(data)} images, classes {list(data.class_names)}")
-        for split, counts in report.counts.items():
-            print(f"  {split:<5} " + ", ".join(f"{c}={n}" for c, n in counts.items()))
-        for warning in report.warnings:
-            print(f"  warning: {warning}")
+        print_json({**report.to_dict(), "cross_dataset": cross.to_dict() if cross else None})
+        return EXIT_OK
+    print(f"{data.name}: {len(data)} images, classes {list(data.class_names)}")
+    for split, counts in report.counts.items():
+        print(f"  {split:<5} " + ", ".join(f"{c}={n}" for c, n in counts.items()))
+    if report.groups:
+        g = report.groups
+        print(
+            f"  groups: {g['n_groups']} ({g['n_patient']} patients from file names), "
+            f"{g['n_multi']} hold several images ({g['n_in_multi']} images, largest "
+            f"{g['largest']}); {len(report.group_crossings)} cross splits"
+        )
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
+    if cross is not None:
+        print(
+            f"against {cross.name_b} ({cross.n_b} images): {cross.a_matched} of {cross.n_a} "
+            f"images of {cross.name_a} have a copy there ({cross.b_matched} of theirs matched); "
+            f"split pairs {cross.split_pairs}"
+        )
+        print(f"  method: {cross.method}")
+        for a_src, a_split, b_src, b_split, score in cross.examples[:5]:
+            print(f"  e.g. {a_src} [{a_split}] = {b_src} [{b_split}] (r={score:.3f})")
+        if cross.warning:
+            print(f"  warning: {cross.warning}")
     return EXIT_OK
 
 
@@ -408,6 +434,13 @@ def build_parser() -> CliParser:
 
     p = add("inspect", cmd_inspect, "Dataset health report (counts, sizes, duplicates, leakage).")
     p.add_argument("--data", required=True, help="registry name, folder, .zip or .npz")
+    p.add_argument(
+        "--against",
+        default=None,
+        metavar="DATA",
+        help="a second dataset (name, folder, .zip or .npz): report the images both share "
+        "(resized, cropped or re-encoded copies), e.g. pneumoniamnist vs chest-xray-pneumonia",
+    )
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
     add_group_pattern(p)
