@@ -98,16 +98,47 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from medviz.data import health_report, load_dataset
 
-    data = load_dataset(args.data, image_size=args.image_size, limit_per_class=args.limit_per_class)
+    data = load_dataset(
+        args.data,
+        image_size=args.image_size,
+        limit_per_class=args.limit_per_class,
+        group_pattern=args.group_pattern,
+    )
     report = health_report(data)
+    cross = None
+    if args.against:
+        from medviz.data import cross_dataset_report
+
+        other = load_dataset(
+            args.against, limit_per_class=args.limit_per_class, group_pattern=args.group_pattern
+        )
+        cross = cross_dataset_report(data, other)
     if args.json:
-        print_json(report.to_dict())
-    else:
-        print(f"{data.name}: {len(data)} images, classes {list(data.class_names)}")
-        for split, counts in report.counts.items():
-            print(f"  {split:<5} " + ", ".join(f"{c}={n}" for c, n in counts.items()))
-        for warning in report.warnings:
-            print(f"  warning: {warning}")
+        print_json({**report.to_dict(), "cross_dataset": cross.to_dict() if cross else None})
+        return EXIT_OK
+    print(f"{data.name}: {len(data)} images, classes {list(data.class_names)}")
+    for split, counts in report.counts.items():
+        print(f"  {split:<5} " + ", ".join(f"{c}={n}" for c, n in counts.items()))
+    if report.groups:
+        g = report.groups
+        print(
+            f"  groups: {g['n_groups']} ({g['n_patient']} patients from file names), "
+            f"{g['n_multi']} hold several images ({g['n_in_multi']} images, largest "
+            f"{g['largest']}); {len(report.group_crossings)} cross splits"
+        )
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
+    if cross is not None:
+        print(
+            f"against {cross.name_b} ({cross.n_b} images): {cross.a_matched} of {cross.n_a} "
+            f"images of {cross.name_a} have a copy there ({cross.b_matched} of theirs matched); "
+            f"split pairs {cross.split_pairs}"
+        )
+        print(f"  method: {cross.method}")
+        for a_src, a_split, b_src, b_split, score in cross.examples[:5]:
+            print(f"  e.g. {a_src} [{a_split}] = {b_src} [{b_split}] (r={score:.3f})")
+        if cross.warning:
+            print(f"  warning: {cross.warning}")
     return EXIT_OK
 
 
@@ -131,6 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         channels=args.channels,
         seed=args.seed,
         limit_per_class=args.limit_per_class,
+        group_pattern=args.group_pattern,
     )
     config = TrainConfig(
         arch=args.arch,
@@ -245,17 +277,44 @@ def _modality(source: str) -> str:
     return spec.modality if spec else "unknown"
 
 
-def load_for_model(source: str, card, *, limit_per_class: int | None = None):
-    """Load ``source`` at the model's input size/channels and remap its labels to the model's."""
+def load_for_model(
+    source: str,
+    card,
+    *,
+    limit_per_class: int | None = None,
+    classes: str | None = None,
+    group_pattern: str | None = None,
+):
+    """Load ``source`` at the model's input size/channels and remap its labels to the model's.
+
+    ``classes`` ("normal,pneumonia" or "0=normal,1=pneumonia") first renames the
+    data's classes (:func:`medviz.data.dataset.rename_classes`), for numbered
+    labels and folders.
+    """
     from dataclasses import replace
 
     from medviz.data import load_dataset
+    from medviz.data.dataset import rename_classes
     from medviz.metrics import match_classes
 
     data = load_dataset(
-        source, image_size=card.image_size, channels=card.channels, limit_per_class=limit_per_class
+        source,
+        image_size=card.image_size,
+        channels=card.channels,
+        limit_per_class=limit_per_class,
+        group_pattern=group_pattern,
     )
-    mapping = match_classes(card.class_names, data.class_names)
+    if classes:
+        data = rename_classes(data, classes)
+    try:
+        mapping = match_classes(card.class_names, data.class_names)
+    except MedvizError as err:
+        if classes:
+            raise
+        raise MedvizError(
+            f"{err}; name the data's classes with --classes, e.g. --classes "
+            f"{','.join(card.class_names)}"
+        ) from None
     return replace(data, labels=mapping[data.labels], class_names=tuple(card.class_names))
 
 
@@ -296,7 +355,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.threshold_policy != "card":
         parse_threshold_policy(args.threshold_policy)  # bad input fails before loading
     bundle = load_bundle(args.model)
-    data = load_for_model(args.data, bundle.card, limit_per_class=args.limit_per_class)
+    data = load_for_model(
+        args.data,
+        bundle.card,
+        limit_per_class=args.limit_per_class,
+        classes=args.classes,
+        group_pattern=args.group_pattern,
+    )
     bundle, choice = _with_threshold_policy(bundle, data, args.threshold_policy)
     ev = evaluate_split(bundle, data, args.split, n_bootstrap=args.bootstrap)
     payload = {
@@ -442,7 +507,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from medviz.data import load_dataset
     from medviz.metrics import evaluate
 
-    data = load_dataset(args.data, image_size=args.image_size, limit_per_class=args.limit_per_class)
+    data = load_dataset(
+        args.data,
+        image_size=args.image_size,
+        limit_per_class=args.limit_per_class,
+        group_pattern=args.group_pattern,
+    )
     clf = ThresholdCountClassifier(threshold=args.threshold).fit(
         data.split("train").images, data.split("train").labels
     )
@@ -481,10 +551,28 @@ def build_parser() -> CliParser:
 
     add("datasets", cmd_datasets, "List the dataset registry.")
 
+    def add_group_pattern(p: CliParser) -> None:
+        p.add_argument(
+            "--group-pattern",
+            metavar="REGEX",
+            default=None,
+            help="regular expression whose first group, searched in each file's relative path, "
+            "is the patient id: one patient's images stay in one split (default: the "
+            "registry's; else near-duplicate clusters)",
+        )
+
     p = add("inspect", cmd_inspect, "Dataset health report (counts, sizes, duplicates, leakage).")
     p.add_argument("--data", required=True, help="registry name, folder, .zip or .npz")
+    p.add_argument(
+        "--against",
+        default=None,
+        metavar="DATA",
+        help="a second dataset (name, folder, .zip or .npz): report the images both share "
+        "(resized, cropped or re-encoded copies), e.g. pneumoniamnist vs chest-xray-pneumonia",
+    )
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
+    add_group_pattern(p)
 
     p = add("train", cmd_train, "Train a model and write its folder (model + card).")
     p.add_argument("--data", default=DEFAULT_DATASET, help="registry name, folder, .zip or .npz")
@@ -514,6 +602,7 @@ def build_parser() -> CliParser:
         help="binary operating threshold: 'fixed' (0.5 on calibrated probabilities, default), "
         "'fixed:0.4', 'youden' or 'sensitivity:0.95' (fitted on validation)",
     )
+    add_group_pattern(p)
 
     p = add("evaluate", cmd_evaluate, "Evaluate a model on a dataset (cross-dataset aware).")
     p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")
@@ -527,6 +616,14 @@ def build_parser() -> CliParser:
         help="binary threshold: 'card' (default), 'fixed', 'fixed:0.4', 'youden' or "
         "'sensitivity:0.95' (fitted on the data's validation split)",
     )
+    p.add_argument(
+        "--classes",
+        default=None,
+        metavar="A,B,…",
+        help="names for the data's classes, one per class in label order (numbered labels and "
+        "folders by number), or pairs '0=normal,1=pneumonia', to match the model's classes",
+    )
+    add_group_pattern(p)
 
     p = add("stress", cmd_stress, "Accuracy and AUC under controlled image shifts (severity 1–5).")
     p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")
@@ -558,6 +655,7 @@ def build_parser() -> CliParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
+    add_group_pattern(p)
 
     try:
         from medviz.explain.commands import register

@@ -12,6 +12,7 @@ it all into a :class:`~medviz.store.ModelCard`.
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -258,7 +259,7 @@ def package_result(
         training={
             "dataset": data.name,
             "licence": data.licence,
-            "split": "seeded stratified split; duplicates kept within one split"
+            "split": "seeded stratified split; patients and near-duplicates kept within one split"
             if data.provenance is not None
             else "as provided",
             "counts": counts,
@@ -316,8 +317,45 @@ class RepeatedRuns:
 
     @property
     def best(self) -> PackagedRun:
-        """The run with the highest AUC on :attr:`split`."""
-        return max(self.runs, key=lambda r: r.evaluations[self.split].auc)
+        """The run with the highest *validation* AUC (see :func:`select_run`).
+
+        :attr:`split` is only what the summary reports; choosing by test
+        scores would make the test estimate optimistic.
+        """
+        return select_run(self.runs)
+
+
+def select_run(runs: Sequence[PackagedRun]) -> PackagedRun:
+    """The run to keep, chosen on the validation split only.
+
+    Highest validation AUC wins; where AUC is undefined (a class missing
+    from validation) it counts as lowest, and validation accuracy breaks
+    ties, so runs without any AUC are ranked by accuracy. The test split
+    never takes part: it is read once, for the report of the chosen model.
+
+    Args:
+        runs: Packaged runs, each with an ``evaluations["val"]``.
+
+    Returns:
+        The chosen run (the first of equals).
+
+    Raises:
+        DataError: ``runs`` is empty or a run has no validation evaluation.
+    """
+    if not runs:
+        raise DataError("no runs to choose from")
+
+    def score(run: PackagedRun) -> tuple[float, float]:
+        val = run.evaluations.get("val")
+        if val is None:
+            raise DataError(
+                f"run has no validation evaluation (has {sorted(run.evaluations)}); "
+                "the model is chosen on validation only"
+            )
+        auc, accuracy = float(getattr(val, "auc", math.nan)), float(val.accuracy)
+        return (auc if math.isfinite(auc) else -math.inf, accuracy)
+
+    return max(runs, key=score)
 
 
 def train_repeats(

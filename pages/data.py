@@ -120,6 +120,16 @@ with st.container(border=True):
         key=f"data_limit_{source}",
     )
     seed = cols[3].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="data_seed")
+    group_pattern = ""
+    if source in ("zip", "npz", "folder"):
+        group_pattern = st.text_input(
+            "Patient id in file names (regular expression, optional)",
+            placeholder=r"(person\d+)_  — first group = patient id",
+            help="Images whose names give the same id (the first group of the expression, "
+            "searched in each file's path) stay in one split, so a patient's X-rays never sit "
+            "in both train and test. Near-copies of an image are always kept together.",
+            key=f"data_group_pattern_{source}",
+        ).strip()
     submitted = st.button(
         "Load dataset", type="primary", icon=":material/download:", key="data_load"
     )
@@ -131,6 +141,7 @@ if submitted:
         "channels": int(channels),
         "limit_per_class": int(limit) or None,
         "seed": int(seed),
+        "group_pattern": group_pattern or None,
     }
     with components.user_errors():
         if source == "embedded":
@@ -158,6 +169,10 @@ if submitted:
                 choice = DatasetChoice("folder", str(resolved), state.path_label(text), **common)
         elif source == "medmnist" and name:
             choice = DatasetChoice("medmnist", f"medmnist:{name}", f"MedMNIST {name}", **common)
+        if choice is not None and choice.group_pattern:
+            from medviz.data.groups import compile_pattern
+
+            compile_pattern(choice.group_pattern)  # a typo fails here, before any image is read
         if choice is not None:
             with st.spinner("Loading images…"):
                 data = cache.dataset(choice)
@@ -207,7 +222,13 @@ else:
         icon=":material/verified:",
     )
 
-VIEWS = ["Counts", "Sizes and modes", "Duplicates and leakage", "Shortcut check"]
+VIEWS = [
+    "Counts",
+    "Sizes and modes",
+    "Duplicates and leakage",
+    "Patients and near-copies",
+    "Shortcut check",
+]
 view = components.views(VIEWS, key="data_view")
 if view == VIEWS[0]:
     st.plotly_chart(class_counts_figure(report.counts), key="data_counts")
@@ -263,6 +284,39 @@ if view == VIEWS[2]:
             hide_index=True,
         )
 if view == VIEWS[3]:
+    if report.groups is None:
+        st.caption("No split groups: generated images are all distinct.")
+    else:
+        g = report.groups
+        cols = st.columns(4)
+        cols[0].metric("Groups", f"{g['n_groups']:,}", help="Images kept together in one split")
+        cols[1].metric("Patients from file names", f"{g['n_patient']:,}")
+        cols[2].metric("Groups of several images", f"{g['n_multi']:,}")
+        cols[3].metric("Groups crossing splits", len(report.group_crossings))
+        st.caption(
+            f"{g['n_in_multi']:,} images share a group with another (largest {g['largest']}). "
+            "A group is one patient (read from the file names) joined with near-copies of its "
+            "images (resized, re-encoded or lightly cropped). Splits MedViz assigns never cut a "
+            "group; splits a source gives can."
+        )
+        if report.group_crossings:
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "group": c.key,
+                            "found by": c.how,
+                            "images": len(c.sources),
+                            "splits": ", ".join(c.splits),
+                            "files": ", ".join(c.sources[:4]),
+                        }
+                        for c in report.group_crossings[:200]
+                    ]
+                ),
+                hide_index=True,
+                key="data_group_crossings",
+            )
+if view == VIEWS[4]:
     if report.shortcut is None:
         st.caption("Not applicable: the images have no file provenance (generated data).")
     else:

@@ -88,10 +88,19 @@ limit = int(
     )
 )
 choice = replace(choice, limit_per_class=limit or None)
+# Numbered data (MedMNIST labels, 0/ and 1/ folders) is named here to match the model's classes.
+classes = st.text_input(
+    "Data class names (optional)",
+    key=f"eval_classes_{picked}",
+    placeholder=",".join(card.class_names),
+    help="When the data's classes are numbers (0, 1 …) or named differently: one name per "
+    "data class in label order, e.g. 'normal,pneumonia', or pairs '0=normal,1=pneumonia'.",
+).strip()
+data_key = f"{choice.key}:classes={classes}" if classes else choice.key
 
 data = None
 with components.user_errors(), st.spinner("Loading the images at the model's input size…"):
-    data = cache.dataset_for_model(choice, card)
+    data = cache.dataset_for_model(choice, card, classes=classes or None)
 if data is None:
     st.stop()
 splits = list(data.available_splits)
@@ -111,7 +120,7 @@ elif split != "test":
 ev = None
 with components.user_errors(), st.spinner("Predicting…"):
     ev = cache.evaluation(
-        cache.model_token(entry), choice.key, split, N_BOOTSTRAP, cache.bundle(entry), data
+        cache.model_token(entry), data_key, split, N_BOOTSTRAP, cache.bundle(entry), data
     )
 if ev is None:
     st.stop()
@@ -276,10 +285,10 @@ else:
         with components.user_errors(), st.spinner("Evaluating the other models…"):
             for key in [entry.key, *chosen]:
                 other = candidates.get(key, entry)
-                other_data = cache.dataset_for_model(choice, other.card)
+                other_data = cache.dataset_for_model(choice, other.card, classes=classes or None)
                 other_ev = cache.evaluation(
                     cache.model_token(other),
-                    choice.key,
+                    data_key,
                     split,
                     0,
                     cache.bundle(other),

@@ -15,7 +15,12 @@ from medviz.data.dataset import SPLITS, Dataset, Provenance, assign_splits
 from medviz.data.download import MEDMNIST, download_medmnist, load_medmnist
 from medviz.data.folders import load_folder, load_zip
 from medviz.data.groups import Groups, find_groups, near_duplicate_groups, pattern_groups
-from medviz.data.health import HealthReport, health_report
+from medviz.data.health import (
+    CrossDatasetReport,
+    HealthReport,
+    cross_dataset_report,
+    health_report,
+)
 from medviz.data.images import DecodedImage, decode_image, to_model_input
 from medviz.data.npz import load_npz
 from medviz.data.registry import DATASETS, DEFAULT_DATASET, DatasetSpec, data_root, get_spec
@@ -108,6 +113,7 @@ __all__ = [
     "DEFAULT_DATASET",
     "MEDMNIST",
     "SPLITS",
+    "CrossDatasetReport",
     "Dataset",
     "DatasetSpec",
     "DecodedImage",
@@ -116,6 +122,7 @@ __all__ = [
     "Provenance",
     "assign_splits",
     "class_weights",
+    "cross_dataset_report",
     "data_root",
     "decode_image",
     "download_medmnist",

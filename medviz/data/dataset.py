@@ -234,3 +234,55 @@ def assign_splits(
         )
     splits[:] = group_split[group_of]
     return splits
+
+
+def rename_classes(dataset: Dataset, names: str | Sequence[str]) -> Dataset:
+    """Give a dataset's classes other names, e.g. ``0``/``1`` folders → ``normal``/``pneumonia``.
+
+    Labels are unchanged; only :attr:`Dataset.class_names` is replaced, so a
+    model's classes can be matched by name afterwards.
+
+    Args:
+        dataset: The dataset.
+        names: ``"normal,pneumonia"`` (or a sequence), one name per class:
+            when the current names are all numbers (MedMNIST labels, ``0/``,
+            ``1/`` folders) the ``k``-th name is for the ``k``-th smallest
+            number, else for ``class_names[k]``. Or explicit pairs
+            ``"0=normal,1=pneumonia"``; classes not named keep their names.
+
+    Returns:
+        The dataset with new class names.
+
+    Raises:
+        DataError: Wrong number of names, an unknown class in a pair, an
+            empty or repeated name.
+    """
+    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+    current = list(dataset.class_names)
+    received = f"received {','.join(items)!r}; the data's classes are {current}"
+    if any("=" in item for item in items):
+        mapping = {}
+        for item in items:
+            old, sep, new = (part.strip() for part in item.partition("="))
+            if not sep or old not in current:
+                raise DataError(
+                    f"class renaming {item!r} must be OLD=NEW with OLD a class; {received}"
+                )
+            mapping[old] = new
+        renamed = [mapping.get(c, c) for c in current]
+    else:
+        if len(items) != len(current):
+            raise DataError(
+                f"--classes needs {len(current)} names, one per class, got {len(items)}; {received}"
+            )
+        # numbered classes go by number: folders 0 … 10 sort as "0", "1", "10", "2"
+        order = sorted(current, key=int) if _all_numbers(current) else current
+        by_class = dict(zip(order, items, strict=True))
+        renamed = [by_class[c] for c in current]
+    if any(not n for n in renamed) or len(set(renamed)) != len(renamed):
+        raise DataError(f"class names must be non-empty and distinct, got {renamed}; {received}")
+    return replace(dataset, class_names=tuple(renamed))
+
+
+def _all_numbers(names: Sequence[str]) -> bool:
+    return all(n.isdigit() for n in names)

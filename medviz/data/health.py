@@ -1,8 +1,10 @@
 """Dataset health report: counts, duplicates, leakage and shortcut cues.
 
 The report looks only at labels, splits and the per-file
-:class:`~medviz.data.dataset.Provenance` (original size, mode and content
-digest), never at pixels, so it is fast even for thousands of images.
+:class:`~medviz.data.dataset.Provenance` (original size, mode, content
+digest and the split groups the loader found), never at pixels, so it is
+fast even for thousands of images. :func:`cross_dataset_report` does look at
+pixels: it finds the images two datasets share.
 
 The *shortcut* check asks whether a small decision tree can predict the
 class from the original width, height, aspect ratio and mode alone. If it
@@ -35,6 +37,15 @@ class LeakageGroup(NamedTuple):
 
     sources: tuple[str, ...]
     splits: tuple[str, ...]
+
+
+class GroupCrossing(NamedTuple):
+    """A group (one patient, or a near-duplicate cluster) with images in several splits."""
+
+    key: str
+    sources: tuple[str, ...]
+    splits: tuple[str, ...]
+    how: str  # "patient" (from the file names) or "near-duplicate"
 
 
 class ConflictGroup(NamedTuple):
@@ -79,6 +90,12 @@ class HealthReport:
         shortcut: The size/mode shortcut check, or ``None`` when it cannot
             run (no provenance, or a class with fewer than 2 images).
         warnings: Human sentences about the problems found.
+        groups: Summary of the split groups (``n_groups``, ``n_multi``
+            groups of ≥ 2 images, ``n_in_multi``, ``largest``, ``n_patient``
+            groups read from file names), or ``None`` without groups.
+        group_crossings: Groups (patients or near-duplicate clusters) whose
+            images sit in more than one split; none after MedViz assigns the
+            splits, but splits a source gives can cross.
     """
 
     name: str
@@ -91,6 +108,8 @@ class HealthReport:
     cross_class_duplicates: list[ConflictGroup] = field(default_factory=list)
     shortcut: ShortcutCheck | None = None
     warnings: tuple[str, ...] = ()
+    groups: dict[str, int] | None = None
+    group_crossings: list[GroupCrossing] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """The report as plain JSON-ready dicts, lists, strings and numbers."""
@@ -120,6 +139,11 @@ class HealthReport:
                 "warning": shortcut.warning,
             },
             "warnings": list(self.warnings),
+            "groups": self.groups,
+            "group_crossings": [
+                {"key": g.key, "sources": list(g.sources), "splits": list(g.splits), "how": g.how}
+                for g in self.group_crossings
+            ],
         }
 
 
@@ -184,6 +208,15 @@ def health_report(dataset: Dataset) -> HealthReport:
             f"{len(conflicts)} byte-identical images carry different labels, e.g. "
             f"{conflicts[0].sources[0]} ({' / '.join(conflicts[0].classes)})."
         )
+    groups, crossings = _group_check(dataset)
+    if crossings:
+        first = crossings[0]
+        warnings.append(
+            f"{len(crossings)} groups of images that belong together (one patient, or "
+            f"near-copies of one image) cross splits, e.g. {first.key!r} ({first.how}, "
+            f"{len(first.sources)} images) is in {' and '.join(first.splits)}: "
+            "validation and test then flatter the model; let MedViz assign the splits."
+        )
     shortcut = _shortcut(dataset, sizes, provenance.original_modes)
     if shortcut is not None and shortcut.warning:
         warnings.append(shortcut.warning)
@@ -199,6 +232,145 @@ def health_report(dataset: Dataset) -> HealthReport:
         cross_class_duplicates=conflicts,
         shortcut=shortcut,
         warnings=tuple(warnings),
+        groups=groups,
+        group_crossings=crossings,
+    )
+
+
+def _group_check(dataset: Dataset) -> tuple[dict[str, int] | None, list[GroupCrossing]]:
+    """Summary of the provenance groups and the groups found in several splits."""
+    provenance = dataset.provenance
+    if provenance is None or provenance.groups is None:
+        return None, []
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, key in enumerate(provenance.groups):
+        members[key].append(i)
+    methods = provenance.group_methods or ("single",) * len(dataset)
+    sizes = [len(idx) for idx in members.values()]
+    summary = {
+        "n_groups": len(members),
+        "n_multi": sum(n > 1 for n in sizes),
+        "n_in_multi": sum(n for n in sizes if n > 1),
+        "largest": max(sizes, default=0),
+        "n_patient": sum(any(methods[i] == "pattern" for i in idx) for idx in members.values()),
+    }
+    crossings = []
+    for key, idx in sorted(members.items()):
+        splits = {str(dataset.splits[i]) for i in idx}
+        if len(splits) > 1:
+            how = "patient" if any(methods[i] == "pattern" for i in idx) else "near-duplicate"
+            crossings.append(
+                GroupCrossing(
+                    key=key,
+                    sources=tuple(sorted(provenance.sources[i] for i in idx)),
+                    splits=tuple(s for s in SPLITS if s in splits),
+                    how=how,
+                )
+            )
+    return summary, crossings
+
+
+@dataclass(frozen=True)
+class CrossDatasetReport:
+    """Images shared by two datasets (the same originals, copied another way).
+
+    Attributes:
+        name_a: First dataset's name.
+        name_b: Second dataset's name.
+        n_a: Images in the first.
+        n_b: Images in the second.
+        a_matched: Images of the first with a copy in the second.
+        b_matched: Images of the second with a copy in the first.
+        examples: Up to 10 ``(source in a, split, source in b, split, correlation)``.
+        split_pairs: ``{"a_split→b_split": n}`` counts of matched pairs, e.g.
+            how many test images of one set are training images of the other.
+        method: How matches were found.
+        warning: A sentence when any image is shared, else ``None``.
+    """
+
+    name_a: str
+    name_b: str
+    n_a: int
+    n_b: int
+    a_matched: int
+    b_matched: int
+    examples: tuple[tuple[str, str, str, str, float], ...]
+    split_pairs: dict[str, int]
+    method: str
+    warning: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {
+            "a": self.name_a,
+            "b": self.name_b,
+            "n_a": self.n_a,
+            "n_b": self.n_b,
+            "a_matched": self.a_matched,
+            "b_matched": self.b_matched,
+            "a_matched_fraction": self.a_matched / self.n_a if self.n_a else 0.0,
+            "examples": [list(e) for e in self.examples],
+            "split_pairs": dict(self.split_pairs),
+            "method": self.method,
+            "warning": self.warning,
+        }
+
+
+def cross_dataset_report(a: Dataset, b: Dataset, **options: object) -> CrossDatasetReport:
+    """Which images of ``a`` are copies of images of ``b`` (resized, cropped, re-encoded)?
+
+    Two public datasets built from the same originals (PneumoniaMNIST and the
+    Kermany chest X-rays) must not serve as each other's external test set:
+    a model trained on one has seen most of the other.
+
+    Args:
+        a: A dataset.
+        b: Another dataset (any image size).
+        **options: Passed to :func:`medviz.data.groups.cross_matches`
+            (``fractions``, ``hash_threshold``, ``min_correlation``).
+
+    Returns:
+        The :class:`CrossDatasetReport`.
+    """
+    from medviz.data.groups import cross_matches
+
+    matches = cross_matches(a.images, b.images, **options)  # type: ignore[arg-type]
+
+    def source(data: Dataset, i: int) -> str:
+        return data.provenance.sources[i] if data.provenance is not None else f"image {i}"
+
+    order = np.argsort(-matches.scores, kind="stable")
+    picked = order[np.linspace(0, len(order) - 1, min(10, len(order))).astype(int)]
+    examples = tuple(
+        (
+            source(a, int(i)),
+            str(a.splits[i]),
+            source(b, int(j)),
+            str(b.splits[j]),
+            round(float(score), 4),
+        )
+        for (i, j), score in zip(matches.pairs[picked], matches.scores[picked], strict=True)
+    )
+    split_pairs = Counter(f"{a.splits[i]}→{b.splits[j]}" for i, j in matches.pairs.tolist())
+    warning = None
+    if matches.a_matched:
+        warning = (
+            f"{matches.a_matched} of {len(a)} images of {a.name!r} "
+            f"({matches.a_matched / max(len(a), 1):.0%}) are copies of images of {b.name!r}: "
+            "the two sets share their originals, so neither is an independent test set "
+            "for a model trained on the other."
+        )
+    return CrossDatasetReport(
+        name_a=a.name,
+        name_b=b.name,
+        n_a=len(a),
+        n_b=len(b),
+        a_matched=matches.a_matched,
+        b_matched=matches.b_matched,
+        examples=examples,
+        split_pairs=dict(sorted(split_pairs.items())),
+        method=matches.method,
+        warning=warning,
     )
 
 

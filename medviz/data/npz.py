@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from medviz.data.dataset import SPLITS, Dataset, Provenance
+from medviz.data.download import MedmnistSource
 from medviz.data.folders import complete_splits
 from medviz.data.groups import compile_pattern, find_groups
 from medviz.data.images import rgb_to_gray, to_model_input
@@ -46,8 +48,10 @@ def load_npz(
 
     Args:
         source: Path of the ``.npz`` file, or its bytes.
-        class_names: Names of the classes in label order (default ``"0"`` …
-            ``"K-1"`` with ``K`` the largest label + 1).
+        class_names: Names of the classes in label order (default: MedMNIST's
+            names when the file is recognised as one, see
+            :func:`recognise_medmnist`, else ``"0"`` … ``"K-1"`` with ``K`` the
+            largest label + 1).
         image_size: Side length ``S`` to resize to (square); ``None`` keeps
             the native ``H × W``.
         channels: 1 (grayscale, ITU-R 601 luma of colour images) or 3.
@@ -89,6 +93,9 @@ def load_npz(
         path = Path(source).expanduser()
         label, default_name, opened = str(path), path.stem, path
     origin = origin or label
+    # what the file is called decides whether it is MedMNIST: the name given, the path's
+    # stem, or (for uploaded bytes) the file name the upload came with
+    ident = name or (origin if isinstance(source, bytes | bytearray | memoryview) else default_name)
     try:
         archive = np.load(opened, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -96,8 +103,14 @@ def load_npz(
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{origin}: holds a single array, expected an .npz with {{split}}_images")
     with archive:
+        keys = tuple(archive.files)
+        _refuse_chestmnist(ident, origin)
         parts = _read_splits(archive, origin)
 
+    medmnist = recognise_medmnist(ident, keys)
+    if class_names is None and medmnist is not None:
+        class_names = medmnist.class_names
+        licence = medmnist.licence if licence == "unknown" else licence
     if class_names is None:
         top = max((int(labels.max()) for _, _, labels in parts if labels.size), default=0)
         class_names = tuple(str(i) for i in range(top + 1))
@@ -153,6 +166,48 @@ def load_npz(
             "groups": groups.to_dict(),
         },
     )
+
+
+MEDMNIST_KEYS = frozenset(f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels"))
+"""The arrays an official MedMNIST ``.npz`` holds (a copy may lack a split)."""
+
+_MEDMNIST_NAME = re.compile(r"^([a-z]+mnist)(?:[_\-.].*)?$")
+
+
+def recognise_medmnist(file_name: str, keys: Sequence[str]) -> MedmnistSource | None:
+    """The MedMNIST dataset an ``.npz`` file is, from its name and keys, else ``None``.
+
+    A file counts as MedMNIST when its name (without ``.npz``) starts with a
+    known flag such as ``pneumoniamnist`` (``pneumoniamnist_224``,
+    ``pneumoniamnist_train_val`` …) and it holds only MedMNIST keys
+    (``{train,val,test}_{images,labels}``). Its class names then come from
+    the MedMNIST info table (:data:`medviz.data.download.MEDMNIST`, taken from
+    ``medmnist/info.py``) instead of ``"0"``, ``"1"`` ….
+
+    Args:
+        file_name: File name or stem, e.g. ``"pneumoniamnist_train_val.npz"``.
+        keys: The array names in the file.
+
+    Returns:
+        The :class:`~medviz.data.download.MedmnistSource`, or ``None``.
+    """
+    from medviz.data.download import MEDMNIST
+
+    match = _MEDMNIST_NAME.match(Path(str(file_name)).name.lower().removesuffix(".npz"))
+    if match is None or match.group(1) not in MEDMNIST:
+        return None
+    if not keys or not set(keys) <= MEDMNIST_KEYS:
+        return None
+    return MEDMNIST[match.group(1)]
+
+
+def _refuse_chestmnist(file_name: str, origin: str) -> None:
+    stem = Path(str(file_name)).name.lower()
+    if stem.startswith("chestmnist"):
+        raise DataError(
+            f"{origin}: ChestMNIST is multi-label (14 findings per image), which MedViz does "
+            "not support; use a single-label MedMNIST set such as pneumoniamnist"
+        )
 
 
 def _read_splits(

@@ -176,12 +176,22 @@ def preload_shipped() -> int:
 
 @st.cache_resource(max_entries=12, show_spinner=False)
 def _load_source(
-    source: str, image_size: int | None, channels: int | None, limit: int | None, seed: int
+    source: str,
+    image_size: int | None,
+    channels: int | None,
+    limit: int | None,
+    seed: int,
+    group_pattern: str | None = None,
 ) -> Dataset:
     from medviz.data import load_dataset
 
     return load_dataset(
-        source, image_size=image_size, channels=channels, seed=seed, limit_per_class=limit
+        source,
+        image_size=image_size,
+        channels=channels,
+        seed=seed,
+        limit_per_class=limit,
+        group_pattern=group_pattern,
     )
 
 
@@ -194,6 +204,7 @@ def _load_upload(
     limit: int | None,
     seed: int,
     _data: bytes,
+    group_pattern: str | None = None,
 ) -> Dataset:
     from medviz.data import DEFAULT_IMAGE_SIZE, load_npz, load_zip
 
@@ -205,6 +216,7 @@ def _load_upload(
         "limit_per_class": limit,
         "name": label,
         "origin": name,  # messages name the uploaded file
+        "group_pattern": group_pattern,
     }
     if name.lower().endswith(".npz"):
         return load_npz(_data, image_size=image_size, **common)
@@ -241,23 +253,32 @@ def dataset(
             choice.limit_per_class,
             choice.seed,
             data,
+            choice.group_pattern,
         )
-    return _load_source(choice.source, size, chans, choice.limit_per_class, choice.seed)
+    return _load_source(
+        choice.source, size, chans, choice.limit_per_class, choice.seed, choice.group_pattern
+    )
 
 
-def dataset_for_model(choice: DatasetChoice, card: ModelCard) -> Dataset:
+def dataset_for_model(
+    choice: DatasetChoice, card: ModelCard, *, classes: str | None = None
+) -> Dataset:
     """``choice`` loaded at the model's input size and channels, labels in the model's order.
 
     Same contract as :func:`medviz.cli.load_for_model`, but through the shared cache
-    and for uploads too.
+    and for uploads too. ``classes`` ("normal,pneumonia" or "0=normal,…") first
+    renames the data's classes (:func:`medviz.data.dataset.rename_classes`).
 
     Raises:
         MedvizError: The class names of data and model do not match (the message
-            lists both).
+            lists both), or ``classes`` does not fit the data.
     """
+    from medviz.data.dataset import rename_classes
     from medviz.metrics import match_classes
 
     data = dataset(choice, image_size=card.image_size, channels=card.channels)
+    if classes and classes.strip():
+        data = rename_classes(data, classes)
     mapping = match_classes(card.class_names, data.class_names)
     return replace(data, labels=mapping[data.labels], class_names=tuple(card.class_names))
 

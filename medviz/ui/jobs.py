@@ -120,14 +120,13 @@ class TrainingJob:
 
     @property
     def best(self) -> PackagedRun | None:
-        """The run to keep: the one with the highest AUC on the summary split (or the only one)."""
+        """The run to keep: highest validation AUC, then accuracy (never test; see
+        :func:`medviz.pipeline.select_run`), or the only one."""
         if not self.runs:
             return None
-        split = self.summary_split or ("test" if "test" in self.runs[0].evaluations else "val")
-        return max(
-            self.runs,
-            key=lambda r: _finite(getattr(r.evaluations.get(split), "auc", math.nan)),
-        )
+        from medviz.pipeline import select_run
+
+        return select_run(self.runs)
 
     # --- the thread -----------------------------------------------------------------------
     def _on_epoch(self, progress: EpochProgress) -> None:
@@ -256,10 +255,6 @@ class TrainingJob:
             repeats=self.repeats,
             error=self.error,
         )
-
-
-def _finite(value: float) -> float:
-    return value if math.isfinite(value) else -math.inf
 
 
 def slug(text: str) -> str:

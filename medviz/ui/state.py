@@ -84,6 +84,9 @@ class DatasetChoice:
         limit_per_class: Quick-look cap per class and split (``None``: all).
         seed: Seed of generated data and of splits the source lacks.
         digest: SHA-256 of an uploaded file (its bytes live in :attr:`AppState.uploads`).
+        group_pattern: Regular expression reading patient ids from file names, so
+            one patient's images share a split (``None``: the registry's, else
+            near-duplicate clusters only).
     """
 
     kind: DatasetKind
@@ -94,14 +97,16 @@ class DatasetChoice:
     limit_per_class: int | None = None
     seed: int = 0
     digest: str | None = None
+    group_pattern: str | None = None
 
     @property
     def key(self) -> str:
         """A string identifying the choice (cache keys, widget keys)."""
         origin = self.digest if self.kind == "upload" else self.source
+        pattern = f":{self.group_pattern}" if self.group_pattern else ""
         return (
             f"{self.kind}:{origin}:{self.image_size}:{self.channels}:"
-            f"{self.limit_per_class}:{self.seed}"
+            f"{self.limit_per_class}:{self.seed}{pattern}"
         )
 
     @property
