@@ -308,15 +308,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_fit_ood(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from medviz.ood.fit import fit_ood
-    from medviz.store import (
-        CARD_FILE,
-        README_FILE,
-        atomic_write_json,
-        atomic_write_text,
-        load_bundle,
-        render_card_markdown,
-    )
+    from medviz.ood.fit import fit_ood, write_detector
+    from medviz.store import load_bundle
 
     bundle = load_bundle(args.model)
     if args.write_card and bundle.path is None:
@@ -342,10 +335,7 @@ def cmd_fit_ood(args: argparse.Namespace) -> int:
     )
     report = {"model": str(args.model), **fit.summary(), "rates": detector.rates}
     if args.write_card:
-        card = replace(bundle.card, ood=detector.to_dict())
-        atomic_write_json(bundle.path / CARD_FILE, card.to_dict())
-        atomic_write_text(bundle.path / README_FILE, render_card_markdown(card))
-        report["written"] = str(bundle.path / CARD_FILE)
+        report["written"] = str(write_detector(bundle, detector))
     if args.json:
         print_json(report)
     else:

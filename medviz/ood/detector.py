@@ -195,7 +195,8 @@ class OodDetector:
         """JSON-ready dict."""
         return {
             "version": self.version,
-            "method": "logistic regression on input statistics and multi-layer feature distances",
+            "method": "logistic regression (vs other modalities) OR Mahalanobis novelty, on input "
+            "statistics and multi-layer feature distances",
             "score_names": list(score_names(self.layers)),
             "layers": [ref.to_dict() for ref in self.layers],
             "centre": np.round(self.centre, 6).tolist(),

@@ -251,9 +251,9 @@ def _detector_check(detector: OodDetector, explainer: Explainer, x: np.ndarray) 
     message = None
     if flagged:
         rate = detector.rates.get("in_domain_test")
-        measured = f" (it flags {rate:.1%} of held-out training-type images)" if rate else ""
+        measured = f"; the check flags {rate:.1%} of held-out in-domain images" if rate else ""
         message = (
-            f"This image looks unlike the model's training data (OOD score {score:.2f} > limit "
+            f"This image looks unlike the model's training data (OOD score {score:.2f}, limit "
             f"{detector.limit:.2f}{measured}): do not trust the answer."
         )
     return OodCheck(score, float(detector.limit), flagged, "detector", message)
