@@ -1,7 +1,7 @@
 """``python -m medviz``: the command-line front end over the same calls as the app.
 
-Commands: ``datasets``, ``inspect``, ``train``, ``evaluate``, ``stress``,
-``predict``, ``baseline``, and (from :mod:`medviz.explain.commands`) ``explain``, ``dream``,
+Commands: ``datasets``, ``inspect``, ``train``, ``evaluate``, ``stress``, ``predict``,
+``fit-ood``, ``baseline``, and (from :mod:`medviz.explain.commands`) ``explain``, ``dream``,
 ``localize``. Conventions are in :mod:`medviz.cli_support`.
 """
 
@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
-
-import numpy as np
 
 from medviz.cli_support import (
     EXIT_BAD_INPUT,
@@ -474,22 +473,17 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from medviz.data.images import decode_image
+    from medviz.explain import Explainer
+    from medviz.services.predict import classify
     from medviz.store import load_bundle
 
     bundle = load_bundle(args.model)
-    names = bundle.card.class_names
+    explainer = Explainer(bundle.model)
     failures = 0
     for file in args.files:
         try:
-            pixels = decode_image(Path(file)).pixels
-            x = bundle.prepare(pixels)[None]
-            probs = bundle.predict_proba(x.astype(np.uint8))[0]
-            label = names[int(bundle.decide(probs[None])[0])]
-            row = {
-                "file": file,
-                "prediction": label,
-                "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)},
-            }
+            decoded = decode_image(Path(file))
+            row = classify(bundle, explainer, decoded, name=file, heatmap=False).to_json()
         except (MedvizError, OSError) as err:
             failures += 1
             row = {"file": file, "error": str(err)}
@@ -498,8 +492,67 @@ def cmd_predict(args: argparse.Namespace) -> int:
         elif "error" in row:
             print(f"{file}: error: {row['error']}", file=sys.stderr)
         else:
-            print(f"{file}: {row['prediction']} ({max(row['probabilities'].values()):.3f})")
+            flag = "  [unlike the training data]" if row["ood"] else ""
+            print(f"{file}: {row['prediction']} ({max(row['probabilities'].values()):.3f}){flag}")
+            for warning in row["warnings"]:
+                print(f"  warning: {warning}")
     return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def cmd_fit_ood(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from medviz.ood.fit import fit_ood, write_detector
+    from medviz.store import load_bundle
+
+    bundle = load_bundle(args.model)
+    if args.write_card and bundle.path is None:
+        raise MedvizError(f"--write-card needs a model folder, got {args.model}")
+    started = time.perf_counter()
+
+    def progress(line: str) -> None:  # progress goes to stderr, the report to stdout
+        sys.stderr.write(f"[{time.perf_counter() - started:5.0f}s] {line}\n")
+
+    foreign = [s.strip() for s in args.foreign.split(",") if s.strip()] if args.foreign else None
+    fit = fit_ood(
+        bundle,
+        data=args.data,
+        sources=foreign,
+        per_source=args.per_source,
+        target_rate=args.target_rate,
+        seed=args.seed,
+        progress=progress,
+    )
+    detector = replace(
+        fit.detector,
+        rates={**fit.detector.rates, "command": shlex.join(["python", "-m", "medviz", *args.argv])},
+    )
+    report = {"model": str(args.model), **fit.summary(), "rates": detector.rates}
+    if args.write_card:
+        report["written"] = str(write_detector(bundle, detector))
+    if args.json:
+        print_json(report)
+    else:
+        rates = detector.rates
+        print(f"{args.model}: limit {detector.limit:.3f}, layers {', '.join(detector.layer_names)}")
+        print(
+            f"  in-domain flagged: test {rates['in_domain_test']:.1%} (n={rates['n_test']}), "
+            f"val out-of-fold {rates['in_domain_val_out_of_fold']:.1%}"
+        )
+        for name, row in rates["foreign"].items():
+            loo = row["leave_one_out"]
+            loo_text = "–" if loo is None else f"{loo:.1%}"
+            print(
+                f"  {name:<22} {row['modality']:<14} flagged {row['flagged']:.1%}, "
+                f"left out of the fit {loo_text} (n={row['n']})"
+            )
+        for name, row in rates["same_modality"].items():
+            print(f"  {name:<22} same modality  flagged {row['flagged']:.1%} (n={row['n']})")
+        for note in fit.notes:
+            print(f"  note: {note}")
+        if args.write_card:
+            print(f"  written: {report['written']}")
+    return EXIT_OK
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -648,6 +701,21 @@ def build_parser() -> CliParser:
     p = add("predict", cmd_predict, "Classify image files (one JSON line per file).")
     p.add_argument("--model", required=True)
     p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = add(
+        "fit-ood",
+        cmd_fit_ood,
+        "Fit and measure a model's out-of-distribution detector (optionally into its card).",
+    )
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--data", default=None, help="in-domain dataset (default: the card's)")
+    p.add_argument(
+        "--foreign", default=None, help="comma list of sources (default: all; see medviz.ood)"
+    )
+    p.add_argument("--per-source", type=int, default=400, help="images per foreign source")
+    p.add_argument("--target-rate", type=float, default=0.02, help="in-domain flag rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--write-card", action="store_true", help="store it in card.json/README.md")
 
     p = add("baseline", cmd_baseline, "Classical pixel-threshold counting baseline.")
     p.add_argument("--data", required=True)

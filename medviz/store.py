@@ -62,7 +62,10 @@ class ModelCard:
         calibration: ECE before/after temperature scaling.
         stress: Accuracy/AUC under controlled image shifts
             (:meth:`medviz.stress.StressReport.to_dict`), or ``None``.
-        reference: OOD reference statistics (see :mod:`medviz.ood`).
+        reference: Older OOD reference statistics (see :mod:`medviz.ood.reference`),
+            used when ``ood`` is absent.
+        ood: Fitted OOD detector with its limit and measured rates (see
+            :mod:`medviz.ood.detector`; written by ``python -m medviz fit-ood``).
         intended_use: What it is for.
         limitations: What it must not be trusted with.
         licence: Licence of the weights (follows the data's).
@@ -89,6 +92,7 @@ class ModelCard:
     calibration: dict[str, Any] = field(default_factory=dict)
     stress: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None
+    ood: dict[str, Any] | None = None
     intended_use: str = "Research and teaching: exploring what CNNs learn from medical images."
     limitations: tuple[str, ...] = ()
     licence: str = "unknown"
@@ -493,6 +497,8 @@ def render_card_markdown(card: ModelCard) -> str:
         lines += ["", "## Calibration", *(f"- {k}: {_fmt(v)}" for k, v in card.calibration.items())]
     if card.stress:
         lines += ["", render_stress_markdown(card.stress)]
+    if card.ood:
+        lines += ["", "## Out-of-distribution check", *_ood_lines(card.ood)]
     lines += ["", "## Intended use", card.intended_use, "", "## Limitations"]
     lines += [f"- {item}" for item in card.limitations] or ["- None recorded."]
     lines += ["", "## Licence", f"Weights follow the data's licence: {card.licence}.", ""]
@@ -591,6 +597,50 @@ def write_card_stress(folder: str | Path, stress: dict[str, Any]) -> ModelCard:
     atomic_write_json(card_file, values)
     atomic_write_text(readme_file, readme)
     return card
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def _ood_lines(ood: dict[str, Any]) -> list[str]:
+    """README lines for a card's fitted OOD detector and what it measured."""
+    rates = ood.get("rates", {})
+    pct = _pct
+    layers = ", ".join(f"`{layer.get('layer')}`" for layer in ood.get("layers", []))
+    lines = [
+        f"- Method: {ood.get('method', 'fitted detector')}; limit {_fmt(ood.get('limit'))}; "
+        f"layers: {layers}",
+        f"- Fitted on the `{rates.get('data', '?')}` validation split against other modalities "
+        f"and generated images ({rates.get('fitted', '?')}); "
+        "re-run with `python -m medviz fit-ood --model <folder> --write-card` after retraining.",
+        f"- In-domain images flagged: held-out test {pct(rates.get('in_domain_test'))} "
+        f"(n={rates.get('n_test', '?')}), validation out-of-fold "
+        f"{pct(rates.get('in_domain_val_out_of_fold'))}",
+    ]
+    foreign = rates.get("foreign", {})
+    if foreign:
+        lines += [
+            "",
+            "| foreign source | modality | n | flagged | flagged when left out of the fit |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in foreign.items():
+            lines.append(
+                f"| {name} | {row.get('modality', '')} | {row.get('n', '')} | "
+                f"{pct(row.get('flagged'))} | {pct(row.get('leave_one_out'))} |"
+            )
+    same = rates.get("same_modality", {})
+    if same:
+        lines += [
+            "",
+            "Same modality, other sources (not trained on; a flag here is a false alarm "
+            "or a real shift):",
+        ]
+        lines += [
+            f"- {name}: {pct(row.get('flagged'))} of {row.get('n')}" for name, row in same.items()
+        ]
+    return lines
 
 
 # --- run store ---------------------------------------------------------------------------------

@@ -172,13 +172,19 @@ with probs:
     )
     st.plotly_chart(figure, key="classify_probs")
     if result.ood_distance is not None:
-        st.metric(
-            "Out-of-distribution score",
-            f"{result.ood_distance:.2f}",
-            help="Distance of the image's penultimate-layer features to the training classes; "
-            "above the limit (99th percentile of the training images) the image is unlike the "
-            "training data.",
-        )
+        if result.ood.method == "detector":
+            help_text = (
+                "How far the image is past the limit of the model's fitted out-of-distribution "
+                "detector (input statistics and features of several layers; see the model "
+                "card): above 0 the image is unlike the training data."
+            )
+        else:
+            help_text = (
+                "Distance of the image's penultimate-layer features to the training classes; "
+                "above the limit (99th percentile of the training images) the image is unlike "
+                "the training data."
+            )
+        st.metric("Out-of-distribution score", f"{result.ood_distance:.2f}", help=help_text)
         if result.is_ood:
             st.badge(
                 f"unlike the training data (limit {result.ood_threshold:.2f})",
@@ -192,7 +198,7 @@ with probs:
                 color="green",
             )
     else:
-        st.caption("This model card has no reference statistics: no out-of-distribution check.")
+        st.caption(result.ood.message or "No out-of-distribution check for this model.")
 
 with st.expander("Image details", icon=":material/info:"):
     st.caption(

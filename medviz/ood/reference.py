@@ -1,4 +1,4 @@
-"""Out-of-distribution warning from penultimate-layer features.
+"""Legacy out-of-distribution statistics: penultimate-feature distance to class means.
 
 At training time the model card stores per-feature statistics of the
 training images' penultimate activations (per-class means, pooled standard
