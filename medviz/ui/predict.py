@@ -155,15 +155,6 @@ def penultimate_layer(model) -> str | None:
     return None
 
 
-def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Apply a card's calibration temperature to raw softmax probabilities."""
-    if temperature == 1.0:
-        return probs
-    from medviz.metrics import apply_temperature, logits_from_probabilities
-
-    return apply_temperature(logits_from_probabilities(probs), temperature)
-
-
 def _features(explainer: Explainer, x: np.ndarray) -> np.ndarray:
     name = penultimate_layer(explainer.model)
     if name is not None:
@@ -234,13 +225,14 @@ def classify(
         DataError: The pixels cannot be turned into the model's input.
     """
     from medviz.data import to_model_input
+    from medviz.inference import calibrated_probabilities
     from medviz.ood import ReferenceStats, distances
 
     card = bundle.card
     started = time.perf_counter()
     x_uint8 = to_model_input(decoded.pixels, image_size=card.image_size, channels=card.channels)
     x = explainer.prepare(x_uint8)
-    probs = calibrated(explainer.predict(x), card.temperature)
+    probs = calibrated_probabilities(explainer.predict(x), card.temperature)
     predicted = int(bundle.decide(probs)[0])
     explanation = explainer.explain(x_uint8, method="gradcam", class_index=predicted)
     distance = threshold = None
