@@ -22,8 +22,10 @@ from medviz.explain import (
     sanity_check,
 )
 from medviz.explain.activation_max import default_steps
+from medviz.explain.layers import default_feature_layer
+from medviz.inference import calibrated_probabilities
 from medviz.plots import probability_figure
-from medviz.ui import cache, components, settings, state
+from medviz.ui import cache, components, matching, settings
 from medviz.ui.predict import decode_upload
 
 components.page_header(
@@ -100,7 +102,13 @@ with components.user_errors():
 if image is None:
     st.stop()
 digest = cache.image_digest(image)
-class_index = None if target < 0 else int(target)
+# The same calibrated probability and decided class as on Classify (card temperature and
+# threshold), so one image never shows two answers.
+probabilities = calibrated_probabilities(
+    explainer.predict(explainer.prepare(image)), card.temperature
+)[0]
+predicted = int(bundle.decide(probabilities[None])[0])
+class_index = predicted if target < 0 else int(target)
 
 VIEWS = [
     "Heatmaps",
@@ -133,10 +141,10 @@ if view == VIEWS[0]:
             )
     if results:
         explained = results[0].class_index
-        probs = results[0].probabilities
         st.markdown(
             f"Explaining **{names[explained]}** · the model gives it "
-            f"{float(probs[explained]):.1%} (uncalibrated) · CAM layer `{layer}`"
+            f"{float(probabilities[explained]):.1%} (calibrated) · predicted "
+            f"**{names[predicted]}** · CAM layer `{layer}`"
         )
         columns = st.columns(len(results) + 1)
         columns[0].image(components.upscale(image, 256), caption="input", width="stretch")
@@ -156,8 +164,16 @@ if view == VIEWS[0]:
 # --- feature maps --------------------------------------------------------------------------------
 if view == VIEWS[1]:
     fm_cols = st.columns([2, 1, 1])
+    # Not the CAM layer: at 128 px its 4×4 maps show blocks; the deepest map of 8×8 or more
+    # still shows shapes.
+    fm_default = ""
+    with components.user_errors():
+        fm_default = default_feature_layer(model)
     fm_layer = fm_cols[0].selectbox(
-        "Layer", layers, index=layers.index(default_layer), key="explain_fm_layer"
+        "Layer",
+        layers,
+        index=layers.index(fm_default) if fm_default in layers else len(layers) - 1,
+        key="explain_fm_layer",
     )
     order = fm_cols[1].selectbox(
         "Order",
@@ -193,12 +209,16 @@ if view == VIEWS[3]:
     am_cols = st.columns([1, 1, 1, 1])
     am_target = am_cols[0].radio("Target", ["class", "filter"], horizontal=True, key="am_target")
     if am_target == "class":
+        # Default: the class this image is predicted as (again for each new image or model).
+        if st.session_state.get("_am_class_for") != (token, digest):
+            st.session_state["_am_class_for"] = (token, digest)
+            st.session_state["am_class"] = predicted
         am_class = am_cols[1].selectbox(
             "Class",
             range(len(names)),
             format_func=names.__getitem__,
             key="am_class",
-            index=len(names) - 1,
+            index=None if "am_class" in st.session_state else predicted,
         )
         am_layer, am_filter = None, None
     else:
@@ -234,7 +254,10 @@ if view == VIEWS[3]:
             width="stretch",
         )
         with right:
-            st.plotly_chart(probability_figure(result.probabilities[0], names), key="am_probs")
+            am_probs = calibrated_probabilities(result.probabilities[:1], card.temperature)[0]
+            figure = probability_figure(am_probs, names)
+            figure.update_layout(title_text="Calibrated class probabilities")
+            st.plotly_chart(figure, key="am_probs")
 
 # --- deep dream ----------------------------------------------------------------------------------
 if view == VIEWS[4]:
@@ -286,9 +309,9 @@ if view == VIEWS[4]:
             caption=f"dream of {dream.layer} · frame {frame}/{len(dream.frames) - 1}",
             width="stretch",
         )
-        before, after = dream.probabilities
+        before, after = calibrated_probabilities(np.stack(dream.probabilities), card.temperature)
         st.caption(
-            "Probabilities before → after: "
+            "Calibrated probabilities before → after: "
             + ", ".join(
                 f"{n} {b:.0%} → {a:.0%}" for n, b, a in zip(names, before, after, strict=True)
             )
@@ -318,21 +341,34 @@ if view == VIEWS[5]:
                 digest,
                 cam_agreement(explainer, image, class_index=class_index, layer=layer),
             )
-    trained_on = str(card.training.get("dataset", ""))
-    if checks[2].button("Lesion localisation", icon=":material/my_location:", key="trust_loc"):
+    # Localisation runs on the active dataset (else the model's own): checked before the
+    # button can start a run of many seconds that would fail on other classes or sizes.
+    loc_choice = matching.localisation_choice(card)
+    loc_problem = None
+    with components.user_errors():
+        loc_problem = matching.check_choice(loc_choice, card, feature="Lesion localisation")
+    if checks[2].button(
+        "Lesion localisation",
+        icon=":material/my_location:",
+        key="trust_loc",
+        disabled=loc_problem is not None,
+        help=f"Grad-CAM against the lesion masks of {loc_choice.label}",
+    ):
         with components.user_errors(), st.spinner("Scoring heatmaps against lesion masks…"):
-            data = cache.dataset_for_model(state.default_dataset_choice(), card)
-            if data.masks is None or trained_on != data.name:
+            data = cache.dataset_for_model(loc_choice, card)
+            if data.masks is None:
                 raise MedvizError(
-                    "lesion localisation needs the model's training data with lesion masks; "
-                    f"{trained_on or 'its data'} has none"
+                    f"lesion localisation needs lesion masks; {loc_choice.label} has none"
                 )
             st.session_state["explain_loc"] = (
                 token,
+                loc_choice.key,
                 localization_score(
                     explainer, data, method="gradcam", max_images=60, n_bootstrap=500
                 ),
             )
+    if loc_problem is not None:
+        st.warning(loc_problem, icon=":material/rule:")
     sanity = st.session_state.get("explain_sanity")
     if sanity is not None and sanity[:2] == (token, digest):
         check = sanity[2]
@@ -358,8 +394,8 @@ if view == VIEWS[5]:
             key="trust_agree_table",
         )
     loc = st.session_state.get("explain_loc")
-    if loc is not None and loc[0] == token:
-        report = loc[1]
+    if loc is not None and loc[:2] == (token, loc_choice.key):
+        report = loc[2]
         cols = st.columns(3)
         cols[0].metric(
             "Pointing game hit rate",
