@@ -112,10 +112,15 @@ with gallery:
         for index in picks[:4]:
             image = pool.images[index]
             versions = preview(image, config, n=5, seed=seed)
+            # The row is labelled above it: a caption is as narrow as its image (63-75 px
+            # here), too narrow for "microcalcification" or even "augmented".
+            st.caption(
+                f"**{pool.class_names[pool.labels[index]]}**: the original, then "
+                f"{len(versions)} augmented versions"
+            )
             components.image_grid(
                 [image, *versions],
-                [f"{pool.class_names[pool.labels[index]]} (original)"]
-                + [f"augmented {i + 1}" for i in range(len(versions))],
+                ["original"] + [str(i + 1) for i in range(len(versions))],
                 columns=6,
                 size=128,
             )

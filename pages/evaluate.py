@@ -326,12 +326,15 @@ members = np.flatnonzero((y_true == true_k) & (y_pred == pred_k))
 st.markdown(
     f"**True {names[true_k]}, predicted {names[pred_k]}** — {len(members)} images"
     + (" (the 16 most confident)" if len(members) > 16 else "")
+    + (f"; under each, P({names[pred_k]})" if len(members) else "")
 )
 if len(members):
     order = members[np.argsort(-y_prob[members, pred_k])][:16]
+    # Only the number under each image: "P(microcalcification)" is wider than an eighth
+    # of the page and would be broken mid-word.
     components.image_grid(
         [subset.images[i] for i in order],
-        [f"P({names[pred_k]}) = {y_prob[i, pred_k]:.2f}" for i in order],
+        [f"P = {y_prob[i, pred_k]:.2f}" for i in order],
         columns=8,
         size=128,
     )

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -78,6 +79,14 @@ def user_errors(prefix: str = "") -> Iterator[None]:
 
 
 # --- page frame ----------------------------------------------------------------------------------
+
+
+STYLE_SHEET = Path(__file__).resolve().parent / "assets" / "style.css"
+
+
+def style() -> None:
+    """Add MedViz's style rules (``assets/style.css``) to the page; call once per run."""
+    st.html(f"<style>{STYLE_SHEET.read_text(encoding='utf-8')}</style>")
 
 
 def page_header(title: str, intro: str) -> None:
