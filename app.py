@@ -25,6 +25,7 @@ st.set_page_config(
 )
 warmup.start()  # TensorFlow imports in the background while people read the first page
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
+components.style()
 
 PAGES = {
     "": [

@@ -128,13 +128,13 @@ AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
     AugmentationInfo(
         "horizontal_flip",
         "Horizontal flip",
-        "Unrealistic for chest X-rays (the heart moves to the right: situs inversus); fine for "
-        "texture patches such as mammogram regions.",
+        "Realistic only where left and right look alike (texture patches); wrong where the "
+        "anatomy has a side, e.g. the heart of a chest image moves to the right.",
     ),
     AugmentationInfo(
         "vertical_flip",
         "Vertical flip",
-        "Almost never realistic for radiographs (anatomy upside down); acceptable for patches.",
+        "Almost never realistic for whole images (anatomy upside down); acceptable for patches.",
     ),
     AugmentationInfo(
         "brightness",
@@ -149,8 +149,8 @@ AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
     AugmentationInfo(
         "noise_sigma",
         "Gaussian noise",
-        "Mimics quantum noise of low-dose acquisitions (σ≈20 of 255 is already strong); it can "
-        "hide microcalcifications a few pixels wide.",
+        "Mimics the noise of low-dose or fast acquisitions (σ≈20 of 255 is already strong); it "
+        "can hide findings a few pixels wide.",
     ),
     AugmentationInfo(
         "gamma",
@@ -167,10 +167,109 @@ AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
     AugmentationInfo(
         "elastic",
         "Elastic deformation",
-        "Mimics soft-tissue deformation (breast compression, breathing); keep it mild, bones do "
-        "not bend.",
+        "Mimics soft-tissue deformation (compression, breathing); keep it mild, bones do not bend.",
     ),
 )
+
+
+# Realism notes that differ by imaging modality: {modality: {augmentation field: note}}.
+# Keys are DatasetSpec.modality casefolded; a field missing here uses the general note of
+# AUGMENTATIONS, and so does a modality missing here (see realism_note).
+_RADIOGRAPH: dict[str, str] = {
+    "rotation_deg": "±5° mimics patient positioning on the detector; larger angles never occur "
+    "on a radiograph.",
+    "zoom_max": "100–120 % mimics collimation and source-to-detector distance; zooming out adds "
+    "fake borders.",
+    "horizontal_flip": "Unrealistic: organs with a side (heart, liver, stomach) change sides and "
+    "the side marker reads backwards.",
+    "vertical_flip": "Never realistic: radiographs are not taken upside down.",
+    "brightness": "Mimics exposure (kVp, mAs) and processing differences between units; keep it "
+    "small.",
+    "noise_sigma": "Mimics quantum noise of low-dose or portable exposures (σ≈20 of 255 is already "
+    "strong); it hides fine structure.",
+    "elastic": "Mimics breathing and soft-tissue differences; keep it mild, bones do not bend.",
+}
+MODALITY_REALISM: dict[str, dict[str, str]] = {
+    "mammography": {
+        "rotation_deg": "Patches have no up or down, but resampling blurs microcalcifications "
+        "1–2 px wide; whole mammograms are positioned within a few degrees.",
+        "zoom_max": "Mimics magnification views and detector pixel sizes; strong zoom makes "
+        "calcifications larger than real ones.",
+        "shear": "No mammographic projection shears breast tissue; leave it off.",
+        "horizontal_flip": "Realistic: left and right breasts are mirror images and a patch has "
+        "no side.",
+        "vertical_flip": "Fine for patches (tissue texture has no up); on whole MLO views it moves "
+        "the pectoral muscle to the bottom.",
+        "brightness": "Mimics vendor processing and exposure; keep it small, calcifications are "
+        "the brightest pixels.",
+        "noise_sigma": "Mimics quantum noise of the low dose; a σ of a few grey levels already "
+        "hides microcalcifications a few pixels wide.",
+        "elastic": "Mimics different breast compression; keep it mild.",
+    },
+    "chest x-ray": {
+        **_RADIOGRAPH,
+        "horizontal_flip": "Unrealistic: the heart moves to the right (situs inversus, about 1 "
+        "in 10,000 people) and the side marker reads backwards.",
+        "shift": "Small shifts mimic positioning; large ones cut the lung apices or bases out.",
+        "elastic": "Mimics breathing depth and soft tissue; keep it mild, ribs and spine do not "
+        "bend.",
+    },
+    "x-ray": dict(_RADIOGRAPH),
+    "mri": {
+        "rotation_deg": "Mimics head tilt in the coil (a few degrees); slices are rarely rotated "
+        "more.",
+        "zoom_max": "Mimics different fields of view; zooming out adds borders no scanner shows.",
+        "shift": "Mimics head position; keep the whole brain in the frame.",
+        "horizontal_flip": "Plausible: the brain is nearly symmetric and lesions occur on either "
+        "side (the left-right convention is lost, which matters for lateralised findings).",
+        "vertical_flip": "Unrealistic: the skull base ends up at the top.",
+        "brightness": "MRI intensities have no absolute scale: shifts mimic scanners and "
+        "normalisation, moderate values are realistic.",
+        "contrast": "Mimics different sequence settings (TR/TE) and coil bias; moderate values "
+        "are realistic.",
+        "noise_sigma": "MRI noise is Rician and strongest where the signal is low, not Gaussian; "
+        "use a small σ only.",
+        "elastic": "Mild warps mimic anatomical variation; strong ones put structures where no "
+        "brain has them.",
+    },
+    "ct": {
+        "rotation_deg": "Mimics patient positioning on the table (a few degrees).",
+        "zoom_max": "Mimics different reconstruction fields of view; zooming out adds borders.",
+        "shear": "Gantry tilt gives a real but mild shear; strong shear is unrealistic.",
+        "horizontal_flip": "Unrealistic for chest and abdomen: heart, aorta and liver change "
+        "sides (images follow the radiological convention).",
+        "vertical_flip": "Unrealistic: the table would be on top of the patient.",
+        "brightness": "CT numbers (HU) are absolute: a brightness shift changes tissue density; "
+        "keep it tiny and vary the window instead.",
+        "contrast": "Mimics a different display window; realistic within the usual presets.",
+        "noise_sigma": "Mimics low-dose CT noise; small σ is realistic, strong noise hides "
+        "ground-glass opacities.",
+        "elastic": "Mimics breathing and soft-tissue variation; keep it mild, bones do not bend.",
+    },
+}
+
+
+def realism_note(field: str, modality: str | None = None) -> str:
+    """How realistic one augmentation is for images of ``modality``.
+
+    Args:
+        field: An :class:`AugmentConfig` field, e.g. ``"horizontal_flip"``.
+        modality: A :attr:`DatasetSpec.modality <medviz.data.DatasetSpec.modality>`
+            such as ``"chest X-ray"`` or ``"MRI"`` (case ignored); ``None`` or an
+            unknown modality gives the general note.
+
+    Returns:
+        The modality's note when :data:`MODALITY_REALISM` has one, else the
+        general note of :data:`AUGMENTATIONS`.
+
+    Raises:
+        MedvizError: ``field`` is not an augmentation.
+    """
+    general = {info.field: info.realism for info in AUGMENTATIONS}
+    if field not in general:
+        raise MedvizError(f"unknown augmentation {field!r}; known: {sorted(general)}")
+    notes = MODALITY_REALISM.get((modality or "").strip().casefold(), {})
+    return notes.get(field, general[field])
 
 
 AugmenterPart = Literal["all", "geometric", "photometric"]

@@ -75,6 +75,31 @@ def predict_proba(model, images: np.ndarray, *, batch_size: int = 256) -> np.nda
     return as_class_probabilities(raw).astype(np.float32)
 
 
+def calibrated_probabilities(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Apply a model card's calibration temperature to the model's own probabilities.
+
+    The one place where "calibrated" is computed: the model store, the Classify
+    and the Explain pages all call it, so one image shows one probability.
+
+    Args:
+        probabilities: ``(N, K)`` softmax output (or a ``(N,)``/``(N, 1)``
+            sigmoid output) of the model.
+        temperature: The card's temperature ``T > 0`` (1 changes nothing).
+
+    Returns:
+        ``(N, K)`` float probabilities ``softmax(log(p) / T)``; ``probabilities``
+        itself as ``(N, K)`` when ``T == 1``.
+
+    Raises:
+        MedvizError: Not probabilities, or ``temperature`` is not positive.
+    """
+    from medviz.metrics import apply_temperature, as_class_probabilities, logits_from_probabilities
+
+    if temperature == 1.0:
+        return as_class_probabilities(probabilities)
+    return apply_temperature(logits_from_probabilities(probabilities), temperature)
+
+
 def penultimate_features(model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """Activations feeding the classification layer, ``(N, D)``, for OOD statistics."""
     import keras

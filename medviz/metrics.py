@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Real
 from typing import Any
 
@@ -664,19 +664,19 @@ def _macro_roc(curves: Sequence[RocCurve], auc: float, ci: tuple[float, float]) 
     return RocCurve("macro", grid, tpr, np.full(grid.shape, math.nan), auc, ci)
 
 
-def youden_threshold(y_true: np.ndarray, p_positive: np.ndarray) -> float:
+def youden_threshold(y_true: np.ndarray, y_prob: np.ndarray) -> float:
     """Threshold maximising Youden's J = sensitivity + specificity - 1.
 
     Args:
         y_true: ``(N,)`` labels in ``{0, 1}``.
-        p_positive: ``(N,)`` ``P(class 1)`` (or ``(N, 2)`` probabilities).
+        y_prob: ``(N, 2)`` probabilities, or ``(N,)`` ``P(class 1)``.
 
     Returns:
         The score ``t`` (predict class 1 when ``p >= t``) of the best ROC point;
         of equally good points the highest threshold. ``nan`` when a class is
         absent.
     """
-    y, p = _binary_inputs(y_true, p_positive)
+    y, p = _binary_inputs(y_true, y_prob)
     curve = roc_curve(y == 1, p)
     if len(curve.fpr) == 0:
         return math.nan
@@ -714,6 +714,20 @@ def sensitivity_threshold(y_true: np.ndarray, p_positive: np.ndarray, *, target:
     # in target * n (0.95 * 20 = 19.000000000000004 must mean 19, not 20).
     needed = max(1, math.ceil(float(target) * positives.size - 1e-9))
     return float(positives[needed - 1])
+
+
+def threshold_for_sensitivity(y_true: np.ndarray, y_prob: np.ndarray, target: float) -> float:
+    """:func:`sensitivity_threshold` with the target as a positional argument (Evaluate page).
+
+    Args:
+        y_true: ``(N,)`` labels in ``{0, 1}``.
+        y_prob: ``(N, 2)`` probabilities, or ``(N,)`` ``P(class 1)``.
+        target: Wanted sensitivity in ``(0, 1]``.
+
+    Returns:
+        The highest threshold ``t`` with ``sensitivity(t) >= target``; ``nan`` without positives.
+    """
+    return sensitivity_threshold(y_true, y_prob, target=target)
 
 
 # --------------------------------------------------------------------------- #
@@ -911,6 +925,47 @@ def choose_threshold(
             f"split{measured}"
         )
     return ThresholdChoice(threshold, str(policy), reason, sens, spec, len(y))
+
+
+def evaluation_at_threshold(evaluation: Evaluation, threshold: float) -> Evaluation:
+    """``evaluation`` with its decisions re-taken at another binary threshold.
+
+    Everything that depends on the decision (predictions, confusion, per-class
+    metrics, accuracy, balanced accuracy, the threshold itself, hence the ROC
+    operating point) follows ``threshold``; the curves, AUCs and calibration
+    depend on the probabilities only and are kept. Cheap enough for a slider.
+
+    Args:
+        evaluation: A binary :class:`Evaluation` (``y_prob`` is ``(N, 2)``).
+        threshold: Predict class 1 when ``P(class 1) >= threshold``, in ``[0, 1]``.
+
+    Returns:
+        A new :class:`Evaluation`.
+
+    Raises:
+        MedvizError: ``evaluation`` is not binary or ``threshold`` is not in ``[0, 1]``.
+    """
+    if not evaluation.is_binary:
+        raise MedvizError(
+            f"a threshold applies to binary evaluations only; this one has "
+            f"{evaluation.n_classes} classes {evaluation.class_names}"
+        )
+    threshold = _check_threshold(threshold)
+    y = evaluation.y_true
+    y_pred = (evaluation.y_prob[:, 1] >= threshold).astype(np.int64)
+    confusion = _confusion(y, y_pred, 2)
+    per_class = class_metrics(confusion, evaluation.class_names)
+    present = np.bincount(y, minlength=2) > 0
+    recalls = np.array([m.recall for m in per_class])
+    return replace(
+        evaluation,
+        y_pred=y_pred,
+        threshold=threshold,
+        accuracy=float(np.mean(y_pred == y)),
+        balanced_accuracy=float(recalls[present].mean()),
+        confusion=confusion,
+        per_class=per_class,
+    )
 
 
 # --------------------------------------------------------------------------- #

@@ -170,13 +170,11 @@ class ModelBundle:
 
     def predict_proba(self, images: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
         """Probabilities ``(N, K)`` for a uint8 batch of any size, temperature-scaled by default."""
-        from medviz.inference import predict_proba
+        from medviz.inference import calibrated_probabilities, predict_proba
 
         probs = predict_proba(self.model, images)
-        if calibrated and self.card.temperature != 1.0:
-            from medviz.metrics import apply_temperature, logits_from_probabilities
-
-            probs = apply_temperature(logits_from_probabilities(probs), self.card.temperature)
+        if calibrated:
+            probs = calibrated_probabilities(probs, self.card.temperature)
         return probs
 
     def decide(self, probs: np.ndarray) -> np.ndarray:

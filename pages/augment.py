@@ -7,7 +7,7 @@ from dataclasses import fields
 import numpy as np
 import streamlit as st
 
-from medviz.augment import AUGMENTATIONS, AugmentConfig, preview
+from medviz.augment import AUGMENTATIONS, MODALITY_REALISM, AugmentConfig, preview, realism_note
 from medviz.data import DATASETS
 from medviz.ui import cache, components, state
 
@@ -50,7 +50,14 @@ def _load(config: AugmentConfig) -> None:
 if "aug_rotation_deg" not in st.session_state:
     _load(state.get().augment or recommended)
 
-st.caption(f"Dataset: **{choice.label}**")
+modality = spec.modality if spec is not None else None
+if modality is not None and modality.casefold() in MODALITY_REALISM:
+    st.caption(f"Dataset: **{choice.label}** · realism notes for {modality} images")
+else:
+    st.caption(
+        f"Dataset: **{choice.label}** · general realism notes"
+        + (f" (none specific to {modality} yet)" if modality else " (modality not known)")
+    )
 controls, gallery = st.columns([2, 3], gap="large")
 with controls:
     buttons = st.container(horizontal=True)
@@ -81,7 +88,7 @@ with controls:
             values[info.field] = st.slider(
                 info.title, min_value=low, max_value=high, step=step, key=key
             )
-        st.caption(info.realism)
+        st.caption(realism_note(info.field, modality))
 
 config = None
 with components.user_errors():
@@ -107,10 +114,15 @@ with gallery:
         for index in picks[:4]:
             image = pool.images[index]
             versions = preview(image, config, n=5, seed=seed)
+            # The row is labelled above it: a caption is as narrow as its image (63-75 px
+            # here), too narrow for "microcalcification" or even "augmented".
+            st.caption(
+                f"**{pool.class_names[pool.labels[index]]}**: the original, then "
+                f"{len(versions)} augmented versions"
+            )
             components.image_grid(
                 [image, *versions],
-                [f"{pool.class_names[pool.labels[index]]} (original)"]
-                + [f"augmented {i + 1}" for i in range(len(versions))],
+                ["original"] + [str(i + 1) for i in range(len(versions))],
                 columns=6,
                 size=128,
             )

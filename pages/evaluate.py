@@ -11,11 +11,13 @@ import streamlit as st
 
 from medviz.data import DATASETS
 from medviz.metrics import (
-    confusion_at_threshold,
+    evaluation_at_threshold,
     format_mean_std,
     normalize_class_name,
     sensitivity_specificity,
     summarize_runs,
+    threshold_for_sensitivity,
+    youden_threshold,
 )
 from medviz.plots import (
     calibration_figure,
@@ -26,7 +28,7 @@ from medviz.plots import (
     runs_figure,
     threshold_figure,
 )
-from medviz.ui import cache, components, state
+from medviz.ui import cache, components, matching, state
 from medviz.ui.state import DatasetChoice
 
 N_BOOTSTRAP = 500
@@ -98,6 +100,14 @@ classes = st.text_input(
 ).strip()
 data_key = f"{choice.key}:classes={classes}" if classes else choice.key
 
+# Other classes: say so before loading and predicting thousands of images for nothing.
+problem = None
+with components.user_errors():
+    problem = matching.check_choice(choice, card, feature="Evaluate", check_input=False)
+if problem is not None:
+    st.error(problem, icon=":material/rule:")
+    st.stop()
+
 data = None
 with components.user_errors(), st.spinner("Loading the images at the model's input size…"):
     data = cache.dataset_for_model(choice, card, classes=classes or None)
@@ -131,89 +141,209 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-# --- headline numbers ----------------------------------------------------------------------------
-m = st.columns(5)
-m[0].metric("Images", f"{ev.n:,}")
-m[1].metric("Accuracy", f"{ev.accuracy:.1%}")
-m[2].metric("Balanced accuracy", f"{ev.balanced_accuracy:.1%}")
-low, high = ev.auc_ci
-m[3].metric(
-    "AUC" if ev.is_binary else "Macro AUC (one-vs-rest)",
-    _fmt(ev.auc),
-    help=f"95 % bootstrap CI {_fmt(low)}–{_fmt(high)} ({N_BOOTSTRAP} resamples)",
-)
-m[4].metric("ECE (calibration)", _fmt(ev.ece))
-st.caption(f"AUC 95 % confidence interval: {_fmt(low)} – {_fmt(high)}")
+# --- headline numbers (filled in below, once the threshold is known) -----------------------------
+headline = st.container()
 
 # --- threshold and confusion ---------------------------------------------------------------------
+POLICIES = {"calibrated": "0.5 calibrated", "youden": "Youden's J", "sensitivity": "Sensitivity"}
+
+
+def _on_slider(value: float) -> float:
+    # Floored to the slider's step: never above a policy's threshold, so a target
+    # sensitivity reached at the exact value is still reached.
+    return math.floor(float(value) * 1000 + 1e-9) / 1000
+
+
+def _card_policy() -> str:
+    method = str(card.threshold_method or "").casefold()
+    if "youden" in method:
+        return "youden"
+    return "sensitivity" if "sensitivity" in method else "calibrated"
+
+
+def _policy_threshold(policy: str, target: float) -> tuple[float | None, str]:
+    """The threshold a policy picks (on this data's validation split) and how it was found."""
+    if policy == "calibrated":
+        return 0.5, "Threshold 0.5 on the temperature-calibrated probability."
+    if "val" not in data.available_splits:
+        return None, f"Threshold unchanged: {choice.label} has no validation split."
+    val = cache.evaluation(
+        cache.model_token(entry), choice.key, "val", 0, cache.bundle(entry), data
+    )
+    if policy == "youden":
+        value, how = youden_threshold(val.y_true, val.y_prob), "Youden's J"
+    else:
+        value = threshold_for_sensitivity(val.y_true, val.y_prob, target)
+        how = f"sensitivity ≥ {target:.0%}"
+    if not math.isfinite(value):
+        return None, f"Threshold unchanged: the validation split lacks a class ({how})."
+    return (
+        value,
+        f"Threshold from {how} on the validation split of {choice.label} ({val.n} images).",
+    )
+
+
 y_true, y_prob = ev.y_true, ev.y_prob
 left, right = st.columns(2, gap="large")
 if ev.is_binary:
     with right:
-        default_t = float(card.threshold if card.threshold is not None else 0.5)
-        threshold = st.slider(
+        # The card's threshold and policy are where a model starts; a policy chosen later
+        # moves the slider, which stays free to move by hand.
+        if st.session_state.get("_eval_threshold_for") != entry.key or any(
+            k not in st.session_state for k in ("eval_policy", "eval_threshold")
+        ):
+            st.session_state["_eval_threshold_for"] = entry.key
+            st.session_state["eval_policy"] = _card_policy()
+            st.session_state["eval_threshold"] = _on_slider(
+                card.threshold if card.threshold is not None else 0.5
+            )
+            st.session_state["_eval_policy_applied"] = None
+            st.session_state["_eval_policy_note"] = (
+                f"Threshold from the model card: {card.threshold_method}."
+                if card.threshold is not None
+                else "Threshold 0.5 on the temperature-calibrated probability."
+            )
+        policy = (
+            st.segmented_control(
+                "Threshold policy",
+                list(POLICIES),
+                format_func=POLICIES.get,
+                required=True,
+                key="eval_policy",
+                help="Sets the slider: 0.5 on the calibrated probability; Youden's J (the "
+                "point of the validation ROC curve farthest from chance); or the highest "
+                "threshold that reaches a target sensitivity on the validation split.",
+            )
+            or "calibrated"
+        )
+        slider_col, target_col = st.columns([2, 1])
+        target = float(
+            target_col.number_input(
+                "Target sensitivity",
+                0.5,
+                1.0,
+                0.9,
+                0.01,
+                key="eval_target_sensitivity",
+                disabled=policy != "sensitivity",
+            )
+        )
+        wanted = (policy, target if policy == "sensitivity" else None, choice.key)
+        if st.session_state["_eval_policy_applied"] is None:
+            st.session_state["_eval_policy_applied"] = wanted  # the card's value stands
+        elif wanted != st.session_state["_eval_policy_applied"]:
+            st.session_state["_eval_policy_applied"] = wanted
+            value, note = _policy_threshold(policy, target)
+            if value is not None:
+                st.session_state["eval_threshold"] = _on_slider(value)
+            st.session_state["_eval_policy_note"] = note
+        threshold = slider_col.slider(
             f"Decision threshold on P({card.class_names[1]})",
             0.0,
             1.0,
-            round(default_t, 2),
-            0.01,
+            step=0.001,
+            format="%.3f",
             key="eval_threshold",
-            help="The card's operating threshold was chosen on the validation split.",
+            help="Every number and figure on this page follows it.",
         )
-        confusion = confusion_at_threshold(y_true, y_prob, threshold)
+        st.caption(st.session_state["_eval_policy_note"])
+        ev = evaluation_at_threshold(ev, threshold)
         sens, spec = sensitivity_specificity(y_true, y_prob, threshold)
         c = st.columns(2)
         c[0].metric("Sensitivity", _fmt(sens))
         c[1].metric("Specificity", _fmt(spec))
         st.plotly_chart(threshold_figure(y_true, y_prob, threshold), key="eval_threshold_fig")
-    y_pred = (y_prob[:, 1] >= threshold).astype(np.int64)
 else:
-    confusion = ev.confusion
-    y_pred = ev.y_pred
     with right:
         st.plotly_chart(per_class_figure(ev), key="eval_per_class_fig")
+confusion, y_pred = ev.confusion, ev.y_pred
 
-with left:
-    figure = components.clickable_cells(
-        confusion_matrix_figure(confusion, card.class_names), card.class_names
+with headline:
+    m = st.columns(5)
+    m[0].metric("Images", f"{ev.n:,}")
+    m[1].metric(
+        "Accuracy",
+        f"{ev.accuracy:.1%}",
+        help=None if ev.threshold is None else f"At threshold {ev.threshold:.3f}",
     )
-    event = st.plotly_chart(
-        figure, on_select="rerun", selection_mode="points", key="eval_confusion"
+    m[2].metric("Balanced accuracy", f"{ev.balanced_accuracy:.1%}")
+    low, high = ev.auc_ci
+    m[3].metric(
+        "AUC" if ev.is_binary else "Macro AUC (one-vs-rest)",
+        _fmt(ev.auc),
+        help=f"95 % bootstrap CI {_fmt(low)}–{_fmt(high)} ({N_BOOTSTRAP} resamples)",
     )
+    m[4].metric("ECE (calibration)", _fmt(ev.ece))
+    st.caption(f"AUC 95 % confidence interval: {_fmt(low)} – {_fmt(high)}")
 
+# The shown cell is remembered per model, data and split: a click on the chart is lost as
+# soon as the figure changes (e.g. with the threshold), the remembered cell is not.
 names = list(card.class_names)
-cell = None
-points = list(getattr(getattr(event, "selection", None), "points", None) or [])
-if points:
+cells = [(t, p) for t in range(len(names)) for p in range(len(names))]
+cell_context = f"{entry.key}|{choice.key}|{split}"
+
+
+def _clicked(selection) -> tuple[int, int] | None:
+    """The cell of the chart's current click (read before the chart is drawn again)."""
+    points = list(((selection or {}).get("selection") or {}).get("points") or [])
+    if not points:
+        return None
     point = points[0]
     custom = point.get("customdata")
     if custom is not None and len(custom) >= 2:
-        cell = (int(custom[0]), int(custom[1]))
-    elif point.get("y") in names and point.get("x") in names:
-        cell = (names.index(point["y"]), names.index(point["x"]))
-cells = [(t, p) for t in range(len(names)) for p in range(len(names))]
-if cell is None:
-    # Without a click: the errors first (for binary models, the missed positives).
+        return (int(custom[0]), int(custom[1]))
+    if point.get("y") in names and point.get("x") in names:
+        return (names.index(point["y"]), names.index(point["x"]))
+    return None
+
+
+clicked = _clicked(st.session_state.get("eval_confusion"))
+if clicked is None:
+    state.remember("evaluate_click", None, context=cell_context)
+elif clicked != state.recall("evaluate_click", context=cell_context):
+    # A new click (the same click stays in the chart's state on every rerun).
+    state.remember("evaluate_click", clicked, context=cell_context)
+    state.remember("evaluate_cell", clicked, context=cell_context)
+
+
+def _cell_picked() -> None:
+    state.remember("evaluate_cell", st.session_state["eval_cell"], context=cell_context)
+
+
+cell = state.recall("evaluate_cell", context=cell_context)
+if cell not in cells:
+    # Nothing chosen yet: the errors first (for binary models, the missed positives).
     errors = [c for c in cells if c[0] != c[1] and confusion[c] > 0]
-    default = (1, 0) if ev.is_binary and confusion[1, 0] > 0 else (errors[0] if errors else (0, 0))
-    cell = st.selectbox(
-        "Show the images of a cell (or click a cell)",
-        cells,
-        index=cells.index(default),
-        format_func=lambda c: f"true {names[c[0]]} → predicted {names[c[1]]} ({confusion[c]})",
-        key="eval_cell",
+    cell = (1, 0) if ev.is_binary and confusion[1, 0] > 0 else (errors[0] if errors else (0, 0))
+
+with left:
+    figure = components.clickable_cells(
+        confusion_matrix_figure(confusion, card.class_names), card.class_names, selected=cell
     )
+    st.plotly_chart(figure, on_select="rerun", selection_mode="points", key="eval_confusion")
+
+st.session_state["eval_cell"] = cell
+st.selectbox(
+    "Show the images of a cell (or click a cell)",
+    cells,
+    format_func=lambda c: f"true {names[c[0]]} → predicted {names[c[1]]} ({confusion[c]})",
+    key="eval_cell",
+    on_change=_cell_picked,
+)
 true_k, pred_k = cell
 members = np.flatnonzero((y_true == true_k) & (y_pred == pred_k))
 st.markdown(
     f"**True {names[true_k]}, predicted {names[pred_k]}** — {len(members)} images"
     + (" (the 16 most confident)" if len(members) > 16 else "")
+    + (f"; under each, P({names[pred_k]})" if len(members) else "")
 )
 if len(members):
     order = members[np.argsort(-y_prob[members, pred_k])][:16]
+    # Only the number under each image: "P(microcalcification)" is wider than an eighth
+    # of the page and would be broken mid-word.
     components.image_grid(
         [subset.images[i] for i in order],
-        [f"P({names[pred_k]}) = {y_prob[i, pred_k]:.2f}" for i in order],
+        [f"P = {y_prob[i, pred_k]:.2f}" for i in order],
         columns=8,
         size=128,
     )

@@ -22,7 +22,9 @@ from medviz.explain import (
 )
 from medviz.explain.activation_max import default_steps
 from medviz.explain.checks import family_agreement, trust_summary
+from medviz.explain.layers import default_feature_layer
 from medviz.explain.trust import with_model_classes
+from medviz.inference import calibrated_probabilities
 from medviz.plots import probability_figure
 from medviz.ui import cache, components, settings
 from medviz.ui.predict import decode_upload
@@ -101,7 +103,13 @@ with components.user_errors():
 if image is None:
     st.stop()
 digest = cache.image_digest(image)
-class_index = None if target < 0 else int(target)
+# The same calibrated probability and decided class as on Classify (card temperature and
+# threshold), so one image never shows two answers.
+probabilities = calibrated_probabilities(
+    explainer.predict(explainer.prepare(image)), card.temperature
+)[0]
+predicted = int(bundle.decide(probabilities[None])[0])
+class_index = predicted if target < 0 else int(target)
 
 VIEWS = [
     "Heatmaps",
@@ -134,10 +142,10 @@ if view == VIEWS[0]:
             )
     if results:
         explained = results[0].class_index
-        probs = results[0].probabilities
         st.markdown(
             f"Explaining **{names[explained]}** · the model gives it "
-            f"{float(probs[explained]):.1%} (uncalibrated) · CAM layer `{layer}`"
+            f"{float(probabilities[explained]):.1%} (calibrated) · predicted "
+            f"**{names[predicted]}** · CAM layer `{layer}`"
         )
         references: dict[str, np.ndarray] = {}
         with components.user_errors(), st.spinner("Checking the maps…"):
@@ -174,8 +182,16 @@ if view == VIEWS[0]:
 # --- feature maps --------------------------------------------------------------------------------
 if view == VIEWS[1]:
     fm_cols = st.columns([2, 1, 1])
+    # Not the CAM layer: at 128 px its 4×4 maps show blocks; the deepest map of 8×8 or more
+    # still shows shapes.
+    fm_default = ""
+    with components.user_errors():
+        fm_default = default_feature_layer(model)
     fm_layer = fm_cols[0].selectbox(
-        "Layer", layers, index=layers.index(default_layer), key="explain_fm_layer"
+        "Layer",
+        layers,
+        index=layers.index(fm_default) if fm_default in layers else len(layers) - 1,
+        key="explain_fm_layer",
     )
     order = fm_cols[1].selectbox(
         "Order",
@@ -211,12 +227,16 @@ if view == VIEWS[3]:
     am_cols = st.columns([1, 1, 1, 1])
     am_target = am_cols[0].radio("Target", ["class", "filter"], horizontal=True, key="am_target")
     if am_target == "class":
+        # Default: the class this image is predicted as (again for each new image or model).
+        if st.session_state.get("_am_class_for") != (token, digest):
+            st.session_state["_am_class_for"] = (token, digest)
+            st.session_state["am_class"] = predicted
         am_class = am_cols[1].selectbox(
             "Class",
             range(len(names)),
             format_func=names.__getitem__,
             key="am_class",
-            index=len(names) - 1,
+            index=None if "am_class" in st.session_state else predicted,
         )
         am_layer, am_filter = None, None
     else:
@@ -252,7 +272,10 @@ if view == VIEWS[3]:
             width="stretch",
         )
         with right:
-            st.plotly_chart(probability_figure(result.probabilities[0], names), key="am_probs")
+            am_probs = calibrated_probabilities(result.probabilities[:1], card.temperature)[0]
+            figure = probability_figure(am_probs, names)
+            figure.update_layout(title_text="Calibrated class probabilities")
+            st.plotly_chart(figure, key="am_probs")
 
 # --- deep dream ----------------------------------------------------------------------------------
 if view == VIEWS[4]:
@@ -304,9 +327,9 @@ if view == VIEWS[4]:
             caption=f"dream of {dream.layer} · frame {frame}/{len(dream.frames) - 1}",
             width="stretch",
         )
-        before, after = dream.probabilities
+        before, after = calibrated_probabilities(np.stack(dream.probabilities), card.temperature)
         st.caption(
-            "Probabilities before → after: "
+            "Calibrated probabilities before → after: "
             + ", ".join(
                 f"{n} {b:.0%} → {a:.0%}" for n, b, a in zip(names, before, after, strict=True)
             )

@@ -114,6 +114,53 @@ def default_cam_layer(model: keras.Model) -> str:
     )
 
 
+# Feature maps smaller than this show blocks rather than shapes.
+MIN_FEATURE_MAP = 8
+
+
+def default_feature_layer(model: keras.Model, *, min_size: int = MIN_FEATURE_MAP) -> str:
+    """The deepest layer whose feature maps are at least ``min_size`` × ``min_size``.
+
+    The CAM layer is often the last one before global pooling, 4×4 at 128 px
+    for the residual nets: sixteen pixels per map show nothing a person can
+    read. The deepest map of at least 8×8 still shows shapes and is as close
+    to the decision as possible. Padding and cropping layers are skipped.
+
+    Args:
+        model: A flat model.
+        min_size: Smallest acceptable height and width of a map.
+
+    Returns:
+        A name from :func:`conv_layers`; when no map is that large, the one with
+        the largest maps (the deepest of those).
+
+    Raises:
+        ModelError: The model has no 4-D layer.
+    """
+    import keras
+
+    candidates = [
+        name
+        for name in conv_layers(model)
+        if not isinstance(
+            get_layer(model, name), (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)
+        )
+    ]
+    if not candidates:
+        raise ModelError(f"model {model.name!r} has no layer with a (None, h, w, c) output")
+
+    def side(name: str) -> float:
+        h, w = spatial_size(model, name)
+        # A dynamic size comes from a fully convolutional model: large at any real input.
+        return float("inf") if h is None or w is None else float(min(h, w))
+
+    for name in reversed(candidates):
+        if side(name) >= min_size:
+            return name
+    largest = max(side(name) for name in candidates)
+    return next(name for name in reversed(candidates) if side(name) == largest)
+
+
 def get_layer(model: keras.Model, name: str) -> keras.layers.Layer:
     """Return layer ``name`` of ``model``.
 

@@ -196,12 +196,10 @@ class Classification:
 
 
 def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Apply a card's calibration temperature to raw softmax probabilities."""
-    if temperature == 1.0:
-        return probs
-    from medviz.metrics import apply_temperature, logits_from_probabilities
+    """Apply a card's calibration temperature (:func:`medviz.inference.calibrated_probabilities`)."""
+    from medviz.inference import calibrated_probabilities
 
-    return apply_temperature(logits_from_probabilities(probs), temperature)
+    return calibrated_probabilities(probs, temperature)
 
 
 # Parsed detectors by card identity: parsing a few thousand numbers per image is wasted work.

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -78,6 +79,14 @@ def user_errors(prefix: str = "") -> Iterator[None]:
 
 
 # --- page frame ----------------------------------------------------------------------------------
+
+
+STYLE_SHEET = Path(__file__).resolve().parent / "assets" / "style.css"
+
+
+def style() -> None:
+    """Add MedViz's style rules (``assets/style.css``) to the page; call once per run."""
+    st.html(f"<style>{STYLE_SHEET.read_text(encoding='utf-8')}</style>")
 
 
 def page_header(title: str, intro: str) -> None:
@@ -315,13 +324,15 @@ def colour_legend(
     st.caption(f"Colour legend: ← low {label} · high {label} →")
 
 
-def clickable_cells(figure, class_names: Sequence[str]):
+def clickable_cells(figure, class_names: Sequence[str], *, selected: tuple[int, int] | None = None):
     """Make the cells of a confusion-matrix heatmap selectable by a click.
 
     Plotly heatmaps cannot be *selected* (Streamlit's ``on_select`` only reports
     points of selectable traces), so an invisible square marker sits on every
     cell centre; a click selects it and outlines the cell. Its ``customdata`` is
-    ``[true, predicted]``.
+    ``[true, predicted]``. ``selected`` (``(true, predicted)``) is outlined by a
+    rectangle on the cell's edges: the page's remembered cell stays marked when
+    the figure is redrawn and the chart's own selection is gone.
     """
     import plotly.graph_objects as go
 
@@ -350,6 +361,18 @@ def clickable_cells(figure, class_names: Sequence[str]):
     )
     # The markers must not widen the axes: keep exactly one cell per category.
     k = len(names)
+    if selected is not None:
+        true_k, pred_k = selected
+        # Category axes place category i at i, so the cell spans i ± 0.5.
+        figure.add_shape(
+            type="rect",
+            x0=pred_k - 0.5,
+            x1=pred_k + 0.5,
+            y0=true_k - 0.5,
+            y1=true_k + 0.5,
+            line={"color": "#D55E00", "width": 3},
+            layer="above",
+        )
     figure.update_xaxes(range=[-0.5, k - 0.5], autorange=False)
     figure.update_yaxes(range=[k - 0.5, -0.5], autorange=False)
     return figure

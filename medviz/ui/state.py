@@ -127,6 +127,7 @@ class AppState:
     augment: AugmentConfig | None = None
     demo_toggle: bool = False
     classify_example: int | None = None
+    selections: dict[str, tuple[str, Any]] = field(default_factory=dict)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     created: float = field(default_factory=time.time)
 
@@ -143,6 +144,27 @@ def get() -> AppState:
 def demo_mode() -> bool:
     """Whether demo (kiosk) mode is on: forced by ``MEDVIZ_DEMO`` or toggled in this session."""
     return settings.demo_forced() or get().demo_toggle
+
+
+# --- selections ----------------------------------------------------------------------------------
+
+
+def remember(name: str, value: Any, *, context: str = "") -> None:
+    """Keep a page's selection (e.g. the clicked confusion-matrix cell) across reruns.
+
+    Widget state is not enough for such selections: a chart's selection is lost
+    whenever its figure changes. ``context`` says what the selection belongs to
+    (model, dataset, split …); :func:`recall` forgets it when the context changes.
+    """
+    get().selections[name] = (context, value)
+
+
+def recall(name: str, *, context: str = "", default: Any = None) -> Any:
+    """The selection :func:`remember` kept under ``name`` in the same context, else ``default``."""
+    kept = get().selections.get(name)
+    if kept is None or kept[0] != context:
+        return default
+    return kept[1]
 
 
 # --- models --------------------------------------------------------------------------------------

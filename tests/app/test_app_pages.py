@@ -113,7 +113,7 @@ def test_augment_preview_and_settings_reach_training(app):
     assert_clean(app)
     assert app_state(app).augment.rotation_deg == 10.0
     notes = texts(app)
-    assert "situs inversus" in notes, "each augmentation shows its realism note"
+    assert "mirror images" in notes, "each augmentation shows its realism note (mammography)"
 
 
 def test_two_sessions_train_at_once_and_never_see_each_other(app, new_app):
