@@ -196,7 +196,7 @@ class Classification:
 
 
 def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Apply a card's calibration temperature (:func:`medviz.inference.calibrated_probabilities`)."""
+    """Apply a card's calibration temperature (see ``inference.calibrated_probabilities``)."""
     from medviz.inference import calibrated_probabilities
 
     return calibrated_probabilities(probs, temperature)
