@@ -759,6 +759,10 @@ def build_recipe(
             else "moving averages from training",
         }
     )
+    if recipe.lesion_data is not None:
+        from medviz.data.boxes import HELDOUT_LESIONS_KEY, heldout_lesion_sources
+
+        training[HELDOUT_LESIONS_KEY] = heldout_lesion_sources(data)
     if "seconds" in bn_timing:
         training["batchnorm_seconds"] = round(bn_timing["seconds"], 1)
     training["reproduce"] = (

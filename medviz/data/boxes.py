@@ -450,3 +450,57 @@ def merge_lesion_data(
             "split_source": dict.fromkeys(("train", "val", "test"), "assigned (merged, grouped)"),
         },
     )
+
+
+#: Card entry (in ``card.training``) listing the lesion images a box-guided model never
+#: trained on, as ``"<dataset name>/<source path>"``.
+HELDOUT_LESIONS_KEY = "heldout_lesion_sources"
+
+
+def heldout_lesion_sources(merged: Dataset) -> list[str]:
+    """Sources of the lesion images of a :func:`merge_lesion_data` result outside its train split.
+
+    Args:
+        merged: ``(N, …)`` dataset with masks and provenance.
+
+    Returns:
+        Sorted ``"<dataset name>/<source path>"`` names (what a model card keeps).
+    """
+    if merged.masks is None or merged.provenance is None:
+        return []
+    keep = (merged.splits != "train") & merged.masks.any(axis=(1, 2))
+    return sorted(merged.provenance.sources[i] for i in np.flatnonzero(keep))
+
+
+def restrict_to_heldout(dataset: Dataset, training: dict) -> tuple[Dataset, bool]:
+    """Keep only the images of ``dataset`` a box-guided model never trained on.
+
+    A model trained with the boxes of ``dataset`` (see ``cam_guidance``) would
+    point at the boxes it was taught; its localisation is only measured on the
+    images its card lists as held out.
+
+    Args:
+        dataset: Lesion dataset as loaded (sources relative to its folder).
+        training: The model card's ``training`` entry.
+
+    Returns:
+        ``(dataset, restricted)``; ``dataset`` unchanged and ``False`` when the
+        card lists no held-out images of this dataset.
+
+    Raises:
+        DataError: The card lists held-out images of this dataset but none is present.
+    """
+    listed = training.get(HELDOUT_LESIONS_KEY) if isinstance(training, dict) else None
+    if not listed or dataset.provenance is None:
+        return dataset, False
+    prefix = f"{dataset.name}/"
+    names = {s[len(prefix) :] for s in listed if s.startswith(prefix)}
+    if not names:
+        return dataset, False
+    keep = np.array([s in names for s in dataset.provenance.sources])
+    if not keep.any():
+        raise DataError(
+            f"the model card lists {len(names)} held-out images of {dataset.name!r}, "
+            "but none of them is in the loaded data"
+        )
+    return dataset.take(keep), True

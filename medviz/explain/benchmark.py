@@ -416,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
             image_size=int(tumour.card.image_size),
             channels=int(tumour.card.channels),
         )
+        from medviz.data.boxes import restrict_to_heldout
+
+        # A box-guided model is scored on the boxed images it never trained on.
+        tumour_data, _ = restrict_to_heldout(tumour_data, tumour.card.training)
         real = real_tumour(
             tumour.model,
             tumour_data,

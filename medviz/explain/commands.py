@@ -356,6 +356,7 @@ def _iou_fraction(value: str) -> float | None:
 
 def cmd_localize(args: argparse.Namespace) -> int:
     """Handler of ``medviz localize``."""
+    from medviz.data.boxes import restrict_to_heldout
     from medviz.explain.methods import canonical_method
     from medviz.explain.trust import localization_score, with_model_classes
 
@@ -364,6 +365,13 @@ def cmd_localize(args: argparse.Namespace) -> int:
     bundle, model, names = _load(args.model)
     card = bundle.card
     dataset = _load_dataset(args.data, image_size=int(card.image_size), channels=int(card.channels))
+    dataset, restricted = restrict_to_heldout(dataset, card.training)
+    if restricted:
+        print(
+            f"{len(dataset)} images of {args.data} the model never trained on (listed in its "
+            "card); the model was trained with the boxes of the others",
+            file=sys.stderr,
+        )
     dataset = with_model_classes(dataset, names)
     print(f"scoring {method} on {args.data} ({args.split})...", file=sys.stderr)
     progress = Progress(1, label=method)

@@ -120,3 +120,50 @@ def test_brain_tumor_boxes_from_the_shared_folder():
     data = spec.load(image_size=64, limit_per_class=30)
     assert data.class_names == ("glioma", "meningioma", "pituitary")
     assert data.masks.any(axis=(1, 2)).all() and data.extras["annotation"] == "boxes"
+
+
+def test_localisation_is_restricted_to_the_images_a_guided_model_never_trained_on():
+    from medviz.data.boxes import HELDOUT_LESIONS_KEY, heldout_lesion_sources, restrict_to_heldout
+    from medviz.data.dataset import Dataset, Provenance
+
+    n = 6
+    images = np.zeros((n, 8, 8, 1), np.uint8)
+    masks = np.zeros((n, 8, 8), bool)
+    masks[[0, 1, 2, 4], 2, 2] = True
+    sources = tuple(f"glioma/{i:04d}.jpg" for i in range(n))
+    data = Dataset(
+        name="boxes",
+        images=images,
+        labels=np.zeros(n, np.int64),
+        class_names=("glioma",),
+        splits=np.array(["train", "val", "test", "train", "val", "train"]),
+        masks=masks,
+        provenance=Provenance(
+            sources=tuple(f"boxes/{s}" for s in sources),
+            original_sizes=np.full((n, 2), 8),
+            original_modes=("L",) * n,
+            digests=tuple(str(i) for i in range(n)),
+        ),
+    )
+    listed = heldout_lesion_sources(data)
+    assert listed == ["boxes/glioma/0001.jpg", "boxes/glioma/0002.jpg"]  # 4: val, no lesion
+    loaded = Dataset(
+        name="boxes",
+        images=images,
+        labels=np.zeros(n, np.int64),
+        class_names=("glioma",),
+        splits=np.array(["train"] * n),
+        masks=masks,
+        provenance=Provenance(
+            sources=sources,
+            original_sizes=np.full((n, 2), 8),
+            original_modes=("L",) * n,
+            digests=tuple(str(i) for i in range(n)),
+        ),
+    )
+    kept, restricted = restrict_to_heldout(loaded, {HELDOUT_LESIONS_KEY: listed})
+    assert restricted and kept.provenance.sources == ("glioma/0001.jpg", "glioma/0002.jpg")
+    same, restricted = restrict_to_heldout(loaded, {})
+    assert not restricted and same is loaded
+    with pytest.raises(DataError, match="none of them"):
+        restrict_to_heldout(loaded.take(np.array([0])), {HELDOUT_LESIONS_KEY: listed})
