@@ -129,7 +129,7 @@ def test_localisation_is_restricted_to_the_images_a_guided_model_never_trained_o
     n = 6
     images = np.zeros((n, 8, 8, 1), np.uint8)
     masks = np.zeros((n, 8, 8), bool)
-    masks[[0, 1, 2, 4], 2, 2] = True
+    masks[[0, 1, 2, 3], 2, 2] = True
     sources = tuple(f"glioma/{i:04d}.jpg" for i in range(n))
     data = Dataset(
         name="boxes",
