@@ -477,11 +477,20 @@ def render_card_markdown(card: ModelCard) -> str:
                 lines.append(f"- command: `{value}`")
             else:
                 lines.append(f"- {key}: {_fmt(value, 1) if isinstance(value, float) else value}")
-    lines += ["", "## Metrics (held-out data)"]
+    lines += [
+        "",
+        "## Metrics (in-distribution held-out data)",
+        "Validation and test here are held-out patients (or image groups) of the source's own "
+        "training data: same hospital, devices and period as the training images. Such "
+        "figures overstate performance on other hospitals, scanners and periods; see the "
+        "robustness table below and try your own data.",
+    ]
+    split_titles = {"val": "validation", "test": "in-distribution test"}
     for split, m in card.metrics.items():
         ci = m.get("auc_ci") or [None, None]
         lines.append(
-            f"- **{split}** (n={m.get('n')}): accuracy {_fmt(m.get('accuracy'))}, "
+            f"- **{split_titles.get(split, split)}** (n={m.get('n')}): "
+            f"accuracy {_fmt(m.get('accuracy'))}, "
             f"balanced accuracy {_fmt(m.get('balanced_accuracy'))}, AUC {_fmt(m.get('auc'))} "
             f"[95 % CI {_fmt(ci[0])}–{_fmt(ci[1])}], ECE {_fmt(m.get('ece'))}"
         )
