@@ -166,6 +166,7 @@ def fit_ood(
     for split, n in (("train", n_reference), ("val", n_in_domain), ("test", n_in_domain)):
         subset = own.split(split)
         images = subset.images[_sample(len(subset.images), n, rng)]
+        images = with_trained_resolutions(images, card.training, rng)
         measured[split] = measure(model, split, modality, images, layers)
         say(f"{split}: {len(images)} images measured")
     notes: list[str] = []
@@ -216,6 +217,39 @@ def fit_ood(
         },
     )
     return OodFit(detector, notes, legacy, time.perf_counter() - started)
+
+
+def with_trained_resolutions(images: np.ndarray, training: dict, rng) -> np.ndarray:
+    """Add lower-resolution copies of in-domain images when the model was trained for them.
+
+    A model trained with ``resolution_min < 1`` (e.g. the 64 px chest X-ray model, made to
+    read MedMNIST-style 28 px images as well) must not call such images foreign: each image
+    gets a copy shrunk to a random share in ``[resolution_min, 1)`` of its side and enlarged
+    back, as a small upload reaches the model.
+
+    Args:
+        images: ``(N, S, S, C)`` uint8 model inputs.
+        training: The card's ``training`` entry (its ``config.augment``).
+        rng: ``numpy`` random generator.
+
+    Returns:
+        ``(N, …)`` or ``(2N, …)`` images.
+    """
+    from PIL import Image
+
+    augment = (training.get("config") or {}).get("augment") or {}
+    low = float(augment.get("resolution_min", 1.0))
+    if low >= 1.0 or not len(images):
+        return images
+    side = images.shape[1]
+    copies = []
+    for image in images:
+        small = max(2, round(side * rng.uniform(low, 1.0)))
+        pixels = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        pixels = pixels.resize((small, small), Image.Resampling.BILINEAR)
+        back = np.asarray(pixels.resize((side, side), Image.Resampling.BILINEAR))
+        copies.append(back.reshape(image.shape))
+    return np.concatenate([images, np.stack(copies)])
 
 
 def _tables(measured: dict[str, Measured], refs) -> dict[str, np.ndarray]:
