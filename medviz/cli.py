@@ -522,6 +522,7 @@ def cmd_fit_ood(args: argparse.Namespace) -> int:
         target_rate=args.target_rate,
         seed=args.seed,
         progress=progress,
+        also_in_domain=[s.strip() for s in args.also_in_domain.split(",") if s.strip()],
     )
     detector = replace(
         fit.detector,
@@ -714,6 +715,12 @@ def build_parser() -> CliParser:
     )
     p.add_argument("--per-source", type=int, default=400, help="images per foreign source")
     p.add_argument("--target-rate", type=float, default=0.02, help="in-domain flag rate")
+    p.add_argument(
+        "--also-in-domain",
+        default="",
+        help="comma list of further datasets the model is meant to read (their images count "
+        "as in-domain), e.g. pneumoniamnist for a chest model trained for 28 px images",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--write-card", action="store_true", help="store it in card.json/README.md")
 

@@ -115,6 +115,7 @@ def fit_ood(
     seed: int = 0,
     root: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    also_in_domain: Sequence[str] = (),
 ) -> OodFit:
     """Fit a model's OOD detector and measure it.
 
@@ -131,6 +132,9 @@ def fit_ood(
         seed: Sampling seed.
         root: Data root (default :func:`medviz.data.registry.data_root`).
         progress: Called with a line of progress text.
+        also_in_domain: Registry names of further datasets the model is meant to read
+            (e.g. PneumoniaMNIST for the chest model that was trained for 28 px images):
+            their train/val/test images join the in-domain sets of the same split.
 
     Returns:
         An :class:`OodFit`; nothing is written.
@@ -163,18 +167,26 @@ def fit_ood(
     layers = feature_layers(model, n_stages=n_stages)
     say(f"layers: {', '.join(layers)}")
     measured: dict[str, Measured] = {}
+    extras = [
+        load_dataset(extra, image_size=card.image_size, channels=card.channels, seed=seed)
+        for extra in also_in_domain
+    ]
     for split, n in (("train", n_reference), ("val", n_in_domain), ("test", n_in_domain)):
         subset = own.split(split)
         images = subset.images[_sample(len(subset.images), n, rng)]
         images = with_trained_resolutions(images, card.training, rng)
+        for extra in extras:
+            if split in extra.available_splits:
+                part = extra.split(split).images
+                images = np.concatenate([images, part[_sample(len(part), n // 2, rng)]])
         measured[split] = measure(model, split, modality, images, layers)
         say(f"{split}: {len(images)} images measured")
     notes: list[str] = []
     names = list(sources) if sources else list(SOURCES)
     for source_name in names:
         source: Source = get_source(source_name)
-        if source.registry == name:
-            notes.append(f"{source_name}: the model's own training data, not a foreign source")
+        if source.registry == name or source.registry in also_in_domain:
+            notes.append(f"{source_name}: in-domain data of the model, not a foreign source")
             continue
         if not is_available(source, root):
             notes.append(f"{source_name}: not found under {root}, skipped")
