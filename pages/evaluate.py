@@ -100,10 +100,12 @@ classes = st.text_input(
 ).strip()
 data_key = f"{choice.key}:classes={classes}" if classes else choice.key
 
-# Other classes: say so before loading and predicting thousands of images for nothing.
+# Other classes: say so before loading and predicting thousands of images for nothing
+# (unless the user names the data's classes: that mapping is checked when loading).
 problem = None
-with components.user_errors():
-    problem = matching.check_choice(choice, card, feature="Evaluate", check_input=False)
+if not classes:
+    with components.user_errors():
+        problem = matching.check_choice(choice, card, feature="Evaluate", check_input=False)
 if problem is not None:
     st.error(problem, icon=":material/rule:")
     st.stop()
