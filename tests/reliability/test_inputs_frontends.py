@@ -55,7 +55,10 @@ def test_cli_predict_valid_files_exit_0(capsys, shipped_model, image_corpus, cor
     valid = [str(corpus_files[c.name]) for c in image_corpus if c.expect == "valid"]
     assert main(["predict", "--model", str(shipped_model), *valid]) == 0
     out, _ = capsys.readouterr()
-    assert len(out.splitlines()) == len(valid)
+    # One result line per file; warnings (out-of-distribution, modality) follow it, indented.
+    results = [line for line in out.splitlines() if not line.startswith(" ")]
+    assert len(results) == len(valid)
+    assert all(line.startswith("  warning: ") for line in out.splitlines() if line.startswith(" "))
 
 
 def test_cli_predict_subprocess_exit_codes_and_one_error_line(shipped_model, corpus_files):
