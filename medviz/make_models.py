@@ -167,6 +167,13 @@ PNEUMONIA_LIMITS = (
     "of the same hospital; the official test split (other period) is withheld.",
 )
 
+PNEUMONIA_28PX_LIMITS = (
+    *PNEUMONIA_LIMITS[:-1],
+    "Validation is MedMNIST's own validation split of PneumoniaMNIST, which is not grouped "
+    "by patient (8 near-duplicate groups cross it, `python -m medviz inspect`), so its "
+    "figures may be optimistic; the default pneumonia-xray model uses patient-grouped splits.",
+)
+
 BRAIN_LIMITS = (
     "The data mixes three sources (figshare, SARTAJ, Br35H); class and source are strongly "
     "correlated (e.g. most 'notumor' images come from Br35H), so the network can partly "
@@ -264,7 +271,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
             augment=XRAY_AUGMENT,
             jit_compile=False,
         ),
-        limitations=PNEUMONIA_LIMITS,
+        limitations=PNEUMONIA_28PX_LIMITS,
         intended_use="Research and teaching: the chest X-ray classifier for MedMNIST-style 28 px "
         "images (PneumoniaMNIST and its benchmarks); larger images are downsampled to 28 px. "
         + RESEARCH_ONLY,

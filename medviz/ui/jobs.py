@@ -155,6 +155,9 @@ class TrainingJob:
             "on_batch_end": self._on_batch,
             "should_stop": self._stop.is_set,
             "n_bootstrap": self.n_bootstrap,
+            # The stress table is one click away on Evaluate; here it would delay the model
+            # a user just stopped by tens of seconds on a laptop CPU.
+            "stress_images": 0,
         }
         status: Status = "finished"
         try:
