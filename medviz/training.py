@@ -362,7 +362,14 @@ def train(
         )
         if config.cam_guidance > 0:
             fit_model, train_ds, val_ds = _guided_setup(
-                model, config, train_set, val_set, size=size, keep=keep, steps_per_epoch=batches
+                model,
+                config,
+                train_set,
+                val_set,
+                inputs=(x_train, y_train, x_val, y_val),
+                size=size,
+                keep=keep,
+                steps_per_epoch=batches,
             )
         else:
             compile_for_training(model, config, steps_per_epoch=batches)
@@ -445,11 +452,17 @@ def _guided_setup(
     train_set: Dataset,
     val_set: Dataset,
     *,
+    inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     size: int,
     keep: np.ndarray,
     steps_per_epoch: int,
 ):
-    """The two-output model and pipelines of box-guided training (see :mod:`medviz.guidance`)."""
+    """The two-output model and pipelines of box-guided training (see :mod:`medviz.guidance`).
+
+    ``inputs`` are the train images and labels (already resized and undersampled by
+    ``keep``) and the val images and labels that :func:`train` prepared.
+    """
+    x_train, y_train, x_val, y_val = inputs
     from medviz import guidance
 
     if train_set.masks is None or val_set.masks is None:
@@ -473,8 +486,8 @@ def _guided_setup(
         return resize_images(masks.astype(np.uint8)[..., None] * np.uint8(255), size)[..., 0] > 127
 
     train_ds = guidance.make_guided_pipeline(
-        resize_images(train_set.images[keep], size),
-        train_set.labels[keep],
+        x_train,
+        y_train,
         masks_at(train_set, keep),
         model.outputs[0].shape[-1],
         grid=grid,
@@ -484,8 +497,8 @@ def _guided_setup(
         seed=config.seed,
     )
     val_ds = guidance.make_guided_pipeline(
-        resize_images(val_set.images, size),
-        val_set.labels,
+        x_val,
+        y_val,
         masks_at(val_set),
         model.outputs[0].shape[-1],
         grid=grid,
