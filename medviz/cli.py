@@ -2,7 +2,9 @@
 
 Commands: ``datasets``, ``inspect``, ``train``, ``evaluate``, ``stress``, ``predict``,
 ``fit-ood``, ``baseline``, and (from :mod:`medviz.explain.commands`) ``explain``, ``dream``,
-``localize``. Conventions are in :mod:`medviz.cli_support`.
+``localize``. Conventions are in :mod:`medviz.cli_support`. ``medviz --version`` prints the
+version; TensorFlow's start-up lines are kept off stderr unless ``--verbose``
+(:mod:`medviz.quiet`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from medviz import __version__
 from medviz.cli_support import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -595,6 +598,9 @@ def build_parser() -> CliParser:
     default_arch = "fast-cnn"
 
     parser = CliParser(prog="medviz", description="Train, test and explain CNNs on medical images.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    verbose_help = "show TensorFlow's start-up messages on stderr (hidden by default)"
+    parser.add_argument("--verbose", action="store_true", help=verbose_help)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
 
     def add(name: str, handler, help_text: str) -> CliParser:
@@ -738,6 +744,11 @@ def build_parser() -> CliParser:
         register = None
     if register is not None:
         register(sub)
+    for command in sub.choices.values():  # `medviz predict --verbose …` too
+        # SUPPRESS: the sub-command's default does not undo `medviz --verbose predict …`.
+        command.add_argument(
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help
+        )
     return parser
 
 
@@ -747,6 +758,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     args.argv = argv  # recorded in model cards as the command that reproduces the model
+    if not args.verbose:
+        from medviz.quiet import silence_tensorflow_startup
+
+        silence_tensorflow_startup()
     try:
         return int(args.handler(args))
     except MedvizError as err:

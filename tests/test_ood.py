@@ -227,8 +227,9 @@ def test_generated_sources_make_model_inputs():
 @pytest.mark.shared
 def test_shipped_pneumonia_card_flags_ct_and_mri():
     """The shipped chest X-ray detector flags CT and MRI slices (QA's original complaint)."""
-    from medviz.data.registry import REPO_ROOT, data_root
+    from medviz.data.registry import data_root
     from medviz.explain import Explainer
+    from medviz.locations import models_dir
     from medviz.ood.sources import SOURCES, is_available, load_source
     from medviz.services.predict import classify
     from medviz.store import load_bundle
@@ -237,7 +238,7 @@ def test_shipped_pneumonia_card_flags_ct_and_mri():
     wanted = [SOURCES["ct"], SOURCES["brain-mri"]]
     if not all(is_available(s, root) for s in wanted):
         pytest.skip(f"CT/MRI data not under {root}")
-    bundle = load_bundle(REPO_ROOT / "models" / "pneumonia-xray")
+    bundle = load_bundle(models_dir() / "pneumonia-xray")
     assert bundle.card.ood, "the shipped card carries a fitted detector"
     explainer = Explainer(bundle.model)
     for source in wanted:

@@ -2,29 +2,30 @@
 
 Each entry is a small frozen :class:`DatasetSpec`. Real datasets live under
 the data root (``$MEDVIZ_DATA_ROOT``, default ``../shared/datasets`` next to
-the repository); the embedded default is generated on the fly and needs no
-files at all.
+MedViz's home folder, see :mod:`medviz.locations`); the embedded default is
+generated on the fly and needs no files at all.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from medviz import locations
 from medviz.augment import AugmentConfig
 from medviz.data.dataset import Dataset
 from medviz.errors import DataError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATASET = "synthetic-microcalc"
 
 
 def data_root() -> Path:
-    """Folder holding the real datasets (``$MEDVIZ_DATA_ROOT`` or ``../shared/datasets``)."""
-    env = os.environ.get("MEDVIZ_DATA_ROOT")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "datasets"
+    """Folder holding the real datasets (``$MEDVIZ_DATA_ROOT`` or ``<home>/../shared/datasets``).
+
+    See :mod:`medviz.locations` for how the home folder is found with or without a checkout.
+    """
+    return locations.data_root()
 
 
 @dataclass(frozen=True)

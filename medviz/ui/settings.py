@@ -8,7 +8,8 @@
                            ``server.maxUploadSize`` in ``.streamlit/config.toml``).
 ``MEDVIZ_JIT``             ``0`` turns XLA compilation of training off by default.
 ``MEDVIZ_POLL_SECONDS``    How often the Train page refreshes a running job.
-``MEDVIZ_MODELS_DIR``      Folder of shipped models (default ``<repo>/models``).
+``MEDVIZ_MODELS_DIR``      Folder of shipped models (default ``<home>/models``, see
+                           :mod:`medviz.locations`).
 ``MEDVIZ_DATA_ROOTS``      Folders (``os.pathsep``-separated) a path typed on the Data
                            page must stay inside (default the data root; see
                            :mod:`medviz.data.paths`).
@@ -23,7 +24,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from medviz import locations
+
 DEFAULT_MODEL = "microcalc-synthetic"
 DISCLAIMER = "Research and teaching only — not for clinical use."
 APP_TITLE = "MedViz"
@@ -68,9 +70,8 @@ def poll_seconds() -> float:
 
 
 def models_dir() -> Path:
-    """Folder holding the shipped models (one sub-folder per model)."""
-    env = os.environ.get("MEDVIZ_MODELS_DIR")
-    return Path(env).expanduser() if env else REPO_ROOT / "models"
+    """Folder holding the shipped models (one sub-folder per model; see :mod:`medviz.locations`)."""
+    return locations.models_dir()
 
 
 def timings_file() -> Path | None:
