@@ -5,17 +5,23 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell md5sum requirements.txt | cut -c1-8)
+# The stamp names a hash of every file the install reads: a change to any of them reinstalls.
+SETUP_FILES := requirements.txt requirements-dev.txt pyproject.toml
+STAMP := $(VENV)/.installed-$(shell cat $(SETUP_FILES) | md5sum | cut -c1-8)
 PORT ?= 8501
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: setup run test lint format e2e bench models soak clean
 
-$(STAMP): requirements.txt
+# requirements-dev.txt: the pinned runtime (requirements.txt) + test, lint, build and browser
+# tools; then MedViz itself, editable, so .venv/bin/medviz exists (built with the pinned
+# setuptools, no download).
+$(STAMP): $(SETUP_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -47,4 +53,4 @@ soak: setup
 	MEDVIZ_SOAK_SECONDS=$${MEDVIZ_SOAK_SECONDS:-120} $(PY) -m pytest tests/e2e -m soak -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache runs test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache runs test-artifacts medviz.egg-info build
