@@ -10,6 +10,10 @@ that the first ``import tensorflow`` (by whichever module) runs with descriptor 
 temporary file, together with the device probe that prints the ``cuInit`` line. If that import
 fails, what it printed is written to stderr after all, so a broken install still says why.
 TensorFlow is not imported here: commands that never need it stay as fast as before.
+
+``medviz --verbose`` does not call it, so the absl and CUDA lines come through; TensorFlow's
+own INFO lines stay hidden by the ``TF_CPP_MIN_LOG_LEVEL=2`` default that importing
+:mod:`medviz` sets (``TF_CPP_MIN_LOG_LEVEL=0`` shows them too).
 """
 
 from __future__ import annotations
