@@ -49,8 +49,8 @@ class Settings:
         memory_train_images: Images per class in the memory-measuring training run.
         app_timeout_s: Seconds the app gets to start and to render a page.
         jit: XLA for the timed training: ``-1`` the library default
-            (``TrainConfig.jit_compile``), ``0`` off, ``1`` on.
-        jit_ab: Also race the bound with the other XLA setting (``0``: don't).
+            (``TrainConfig.jit_compile="auto"``, a cached probe), ``0`` off, ``1`` on.
+        jit_ab: Also race the bound with XLA (``0``: only the bound without).
     """
 
     image_size: int = 64
@@ -123,9 +123,9 @@ class Settings:
         return values
 
     @property
-    def jit_compile(self) -> bool | None:
-        """XLA setting for the training contenders (``None``: the library default)."""
-        return None if self.jit < 0 else bool(self.jit)
+    def jit_compile(self) -> bool | str:
+        """XLA setting for the training contenders (``"auto"``: the library's probe)."""
+        return "auto" if self.jit < 0 else bool(self.jit)
 
 
 def summarize(values: Sequence[float]) -> dict[str, Any]:

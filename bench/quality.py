@@ -34,8 +34,7 @@ def time_to_auc(settings: Settings, *, target: float = TARGET_AUC) -> dict[str, 
         DEFAULT_DATASET, seed=0, limit_per_class=settings.ttq_limit_per_class or None
     )
     config = replace(TrainConfig(), augment=spec.augment, epochs=settings.ttq_max_epochs)
-    if settings.jit_compile is not None:
-        config = replace(config, jit_compile=settings.jit_compile)
+    config = replace(config, jit_compile=settings.jit_compile)
     epochs: list[dict[str, float]] = []
     reached: dict[str, Any] = {}
     started = time.perf_counter()

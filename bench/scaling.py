@@ -27,6 +27,14 @@ def run(settings: Settings) -> dict[str, Any]:
         try:
             n = max(2 * settings.batch_size, settings.scaling_pixels // (size * size))
             x, y, n_classes = throughput.training_data(settings, image_size=size, n_images=n)
+            repeats = max(2, settings.repeats // 2)
+            jit = throughput.library_jit(
+                x,
+                n_classes,
+                batch_size=settings.batch_size,
+                epochs=settings.warmup_epochs + repeats,
+                setting=settings.jit_compile,
+            )
             epochs = throughput.contender_epochs(
                 x,
                 y,
@@ -34,13 +42,10 @@ def run(settings: Settings) -> dict[str, Any]:
                 names=("medviz", "bound"),
                 batch_size=settings.batch_size,
                 augment=AugmentConfig(),
-                jit_compile=settings.jit_compile,
+                jit_compile=jit.jit_compile,
             )
             race = throughput.race(
-                epochs,
-                n_images=len(x),
-                warmup=settings.warmup_epochs,
-                repeats=max(2, settings.repeats // 2),
+                epochs, n_images=len(x), warmup=settings.warmup_epochs, repeats=repeats
             )
             med = {k: v["images_per_s"]["median"] for k, v in race.items()}
             entry["train_images_per_epoch"] = len(x)
@@ -49,6 +54,7 @@ def run(settings: Settings) -> dict[str, Any]:
                 k: v["images_per_s"]["rel_spread"] for k, v in race.items()
             }
             entry["medviz_vs_bound"] = med["medviz"] / med["bound"]
+            entry["jit_compile"] = jit.jit_compile
         except Exception as error:  # one size failing keeps the others
             entry["throughput_error"] = f"{type(error).__name__}: {error}"
         try:

@@ -246,6 +246,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "epochs_run": run.result.epochs_run,
         "best_epoch": run.result.best_epoch + 1,
         "seconds": round(run.result.seconds, 2),
+        "xla": run.result.jit_reason,
         "split": split,
         "metrics": ev.to_dict(),
         "threshold": run.bundle.card.threshold,
@@ -264,6 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"[{ci[0]:.3f}–{ci[1]:.3f}], {run.result.epochs_run} epochs in "
             f"{run.result.seconds:.1f}s)"
         )
+        print(f"  {run.result.jit_reason}")
         if summary is not None:
             from medviz.metrics import format_mean_std
 

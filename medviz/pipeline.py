@@ -270,6 +270,7 @@ def package_result(
             "stopped_early": result.stopped_early,
             "stopped_by_user": result.stopped_by_user,
             "seconds": round(result.seconds, 1),
+            "xla": result.jit_reason or None,
             "machine": machine_description(),
             "date": time.strftime("%Y-%m-%d"),
             "history": result.history,

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from medviz.augment import AugmentConfig, augment_batch, build_augmenter
+from medviz.autotune import JitDecision, decide_jit, measure_jit, probe_key
 from medviz.data.balance import class_weights, undersample
 from medviz.data.dataset import Dataset
 from medviz.errors import DataError, MedvizError
@@ -53,7 +54,9 @@ class TrainConfig:
         augment: On-the-fly augmentations.
         label_smoothing: Cross-entropy label smoothing.
         arch_options: Options for transfer architectures.
-        jit_compile: Let XLA compile the train step (faster on CPU for small nets).
+        jit_compile: Let XLA compile the train step: ``True``, ``False`` or
+            ``"auto"`` (measured on this machine on first use and cached, see
+            :mod:`medviz.autotune`; on a 2-core CPU XLA was slower).
         cam_guidance: Weight of the box-guidance loss (0: off). For every
             training image with a lesion mask, the class activation map of its
             class at the last feature map before global average pooling is
@@ -77,7 +80,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     label_smoothing: float = 0.0
     arch_options: dict[str, Any] = field(default_factory=dict)
-    jit_compile: bool = True
+    jit_compile: bool | Literal["auto"] = "auto"
     cam_guidance: float = 0.0
 
     def __post_init__(self) -> None:
@@ -92,6 +95,10 @@ class TrainConfig:
         for name, ok in checks.items():
             if not ok:
                 raise MedvizError(f"invalid {name}={getattr(self, name)!r}")
+        if self.jit_compile not in (True, False, "auto"):
+            raise MedvizError(
+                f"jit_compile must be True, False or 'auto', got {self.jit_compile!r}"
+            )
         if self.optimizer not in ("adam", "sgd"):
             raise MedvizError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.imbalance not in ("none", "class-weights", "undersample"):
@@ -177,6 +184,7 @@ class TrainResult:
         class_names: Class names of the data.
         input_shape: ``(S, S, C)`` the model takes.
         train_counts: Images per class used for training.
+        jit_reason: Why XLA was on or off (``config.jit_compile`` holds the choice).
     """
 
     model: Any
@@ -190,6 +198,7 @@ class TrainResult:
     class_names: tuple[str, ...]
     input_shape: tuple[int, int, int]
     train_counts: dict[str, int]
+    jit_reason: str = ""
 
     @property
     def epochs_run(self) -> int:
@@ -354,8 +363,11 @@ def train(
     n_classes = data.n_classes
     input_shape = (size, size, data.image_shape[-1])
 
-    keras.utils.set_random_seed(config.seed)
     batches = math.ceil(len(x_train) / config.batch_size)
+    # Resolved before seeding: the probe builds models of its own.
+    jit = choose_jit(config, input_shape, n_classes, total_steps=config.epochs * batches)
+    config = replace(config, jit_compile=jit.jit_compile)
+    keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
         model = build_model(
             config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options
@@ -443,6 +455,40 @@ def train(
                 data.class_names, np.bincount(y_train, minlength=n_classes), strict=True
             )
         },
+        jit_reason=jit.reason,
+    )
+
+
+def choose_jit(
+    config: TrainConfig,
+    input_shape: tuple[int, int, int],
+    n_classes: int,
+    *,
+    total_steps: int,
+) -> JitDecision:
+    """XLA on or off for a run of ``config`` (``"auto"``: cached probe, see :mod:`medviz.autotune`).
+
+    Args:
+        config: Supplies ``jit_compile``, ``arch``, ``arch_options`` and ``batch_size``.
+        input_shape: ``(S, S, C)`` of the model input.
+        n_classes: Classes of the output.
+        total_steps: Train steps of the whole run (weighs XLA's compile time).
+    """
+
+    def build(jit_compile: bool) -> keras.Model:
+        model = build_model(config.arch, input_shape, n_classes, seed=0, **config.arch_options)
+        compile_for_training(
+            model, replace(config, jit_compile=jit_compile), steps_per_epoch=max(1, total_steps)
+        )
+        return model
+
+    return decide_jit(
+        config.jit_compile,
+        total_steps=total_steps,
+        key=lambda: probe_key(
+            config.arch, input_shape, n_classes, config.batch_size, options=config.arch_options
+        ),
+        measure=lambda key: measure_jit(build, input_shape, n_classes, config.batch_size, key=key),
     )
 
 

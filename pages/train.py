@@ -131,11 +131,15 @@ with st.container(border=True):
         help="The settings of the Augment page (or the dataset's recommended ones).",
     )
     label_smoothing = more[1].slider("Label smoothing", 0.0, 0.3, 0.0, 0.05, key="train_smoothing")
-    jit = more[2].toggle(
+    jit_options: tuple[bool | str, ...] = ("auto", True, False)
+    jit = more[2].selectbox(
         "XLA compile",
-        value=settings.jit_default(),
+        jit_options,
+        index=jit_options.index(settings.jit_default()),
+        format_func=lambda v: {"auto": "auto (measured here)", True: "on", False: "off"}[v],
         key="train_jit",
-        help="Compiles the training step: a few seconds at the start, faster epochs after.",
+        help="XLA compiles the training step: seconds at the start, faster or slower epochs "
+        "after, depending on the machine. Auto times both on first use and remembers.",
     )
     arch_options: dict[str, object] = {}
     if arch_spec.transfer:
@@ -185,7 +189,7 @@ if start and running is None:
             augment=(augment or AugmentConfig()) if use_augment else AugmentConfig.none(),
             label_smoothing=float(label_smoothing),
             arch_options=arch_options,
-            jit_compile=bool(jit),
+            jit_compile=jit,
         )
         with st.spinner("Loading images…"):
             data = cache.dataset(choice, image_size=size)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the internet
+# XLA "auto" without a probe (CPU: off) and a cache of the suite's own, so a developer's
+# measured ~/.cache/medviz never changes what the tests run; tests/test_autotune.py probes.
+os.environ.setdefault("MEDVIZ_AUTOTUNE", "0")
+os.environ.setdefault("MEDVIZ_CACHE_DIR", tempfile.mkdtemp(prefix="medviz-test-cache-"))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@
 ``MEDVIZ_MAX_EPOCHS``      Upper bound of the epochs slider (tests: 1–3).
 ``MEDVIZ_MAX_UPLOAD_MB``   Largest accepted upload in MB (default 200, as
                            ``server.maxUploadSize`` in ``.streamlit/config.toml``).
-``MEDVIZ_JIT``             ``0`` turns XLA compilation of training off by default.
+``MEDVIZ_JIT``             Default of the XLA option of training: ``auto``
+                           (measured per machine, :mod:`medviz.autotune`), ``1`` or ``0``.
 ``MEDVIZ_POLL_SECONDS``    How often the Train page refreshes a running job.
 ``MEDVIZ_MODELS_DIR``      Folder of shipped models (default ``<home>/models``, see
                            :mod:`medviz.locations`).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from medviz import locations
 
@@ -56,9 +58,14 @@ def max_upload_mb() -> int:
     return _int_env("MEDVIZ_MAX_UPLOAD_MB", 200)
 
 
-def jit_default() -> bool:
-    """Default of the "XLA compile" training option."""
-    return os.environ.get("MEDVIZ_JIT", "1").strip().lower() in _TRUE
+def jit_default() -> bool | Literal["auto"]:
+    """Default of the "XLA compile" training option: ``"auto"`` unless ``MEDVIZ_JIT`` says."""
+    value = os.environ.get("MEDVIZ_JIT", "auto").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return "auto"
 
 
 def poll_seconds() -> float:
