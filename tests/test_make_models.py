@@ -1,4 +1,4 @@
-"""``medviz.make_models``: recipes are well-formed; every shipped model loads with a full card.
+"""``tools.make_models``: recipes are well-formed; every shipped model loads with a full card.
 
 Fast: nothing here trains. The check that needs ``../shared/datasets`` is
 marked ``shared`` and skipped when the data is absent.
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medviz import make_models as mm
+from tools import make_models as mm
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
@@ -99,7 +99,7 @@ def test_accuracy_ci_brackets_the_accuracy():
 
 def test_report_markdown_is_rendered_from_json():
     report = {
-        "generated_by": "python -m medviz.make_models --bench",
+        "generated_by": "python -m tools.make_models --bench",
         "date": "2026-01-01",
         "machine": "test",
         "models": [
@@ -248,7 +248,7 @@ def test_readme_table_of_shipped_models_is_in_step_with_the_cards(tmp_path):
     readme = (mm.REPO_ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split(mm.README_BEGIN, 1)[1].split(mm.README_END, 1)[0]
     table = mm.render_shipped_table()
-    assert block.strip() == table, "run: python -m medviz.make_models --readme"
+    assert block.strip() == table, "run: python -m tools.make_models --readme"
     for name in SHIPPED_DIRS:
         card = json.loads((mm.MODELS_DIR / name / "card.json").read_text())
         assert f"`{name}`" in table and f"{card['metrics']['test']['accuracy']:.3f}" in table

@@ -1,11 +1,11 @@
 """Reproduce every model MedViz ships, and the bench results of those it cannot ship.
 
-``make models`` runs ``python -m medviz.make_models``::
+``make models`` runs ``python -m tools.make_models``::
 
-    python -m medviz.make_models                     # every shipped model (models/…)
-    python -m medviz.make_models --only brain-mri    # one of them
-    python -m medviz.make_models --bench             # not-shipped models + cross-dataset table
-    python -m medviz.make_models --list              # the recipes, as JSON
+    python -m tools.make_models                     # every shipped model (models/…)
+    python -m tools.make_models --only brain-mri    # one of them
+    python -m tools.make_models --bench             # not-shipped models + cross-dataset table
+    python -m tools.make_models --list              # the recipes, as JSON
 
 Shipped models are trained from the real data in ``../shared/datasets`` (see
 each ``SOURCE.md``; ``$MEDVIZ_DATA_ROOT`` overrides the location) and written
@@ -43,12 +43,12 @@ import numpy as np
 from medviz.augment import AugmentConfig
 from medviz.training import TrainConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO_ROOT / "models"
 BENCH_RESULTS = REPO_ROOT / "bench" / "results"
 BENCH_RUNS = REPO_ROOT / "runs" / "bench-models"
 MAX_MODEL_BYTES = 15 * 1024**2
-THIS_COMMAND = "python -m medviz.make_models"
+THIS_COMMAND = "python -m tools.make_models"
 
 RESEARCH_ONLY = (
     "Research and teaching only: not a medical device, never for diagnosis or any clinical "
@@ -779,7 +779,7 @@ def build_recipe(
     if "seconds" in bn_timing:
         training["batchnorm_seconds"] = round(bn_timing["seconds"], 1)
     training["reproduce"] = (
-        "make models (runs python -m medviz.make_models: every shipped model)"
+        "make models (runs python -m tools.make_models: every shipped model)"
         if recipe.shipped
         else f"{THIS_COMMAND} --bench"
     )
@@ -815,36 +815,10 @@ def card_dict(folder: Path, card) -> dict[str, Any]:
 
 def render_readme(card) -> str:
     """The library's card Markdown plus what make_models adds (every figure from the card)."""
+    from medviz.model_readme import built_sections
     from medviz.store import render_card_markdown
 
-    training = card.training
-    lines = ["## Accuracy with 95 % bootstrap intervals (computed by medviz.make_models)"]
-    for split, m in card.metrics.items():
-        lines.append(
-            f"- **{split}**: accuracy {m['accuracy']:.3f} [{_ci(m.get('accuracy_ci'))}], "
-            f"AUC {m['auc']:.3f} [{_ci(m.get('auc_ci'))}]"
-        )
-    lines += ["", "## Reproduce", f"- `{training.get('command', '')}`"]
-    if training.get("reproduce"):
-        lines.append(f"- {training['reproduce']}")
-    if training.get("batchnorm_statistics"):
-        lines.append(f"- BatchNorm statistics: {training['batchnorm_statistics']}")
-    if training.get("duplicates"):
-        dup = training["duplicates"]
-        lines.append(
-            f"- exact duplicates (file digest): {dup['duplicate_groups']} groups, "
-            f"{dup['groups_crossing_splits']} crossing splits"
-        )
-    footprint = training.get("footprint")
-    if footprint:
-        lines += [
-            "",
-            "## Footprint",
-            f"- model.keras: {footprint['model_bytes'] / 1e6:.2f} MB",
-            f"- CPU latency, one image: {footprint['cpu_latency_ms_one_image']:.1f} ms "
-            f"(median of 20, {training.get('machine')}, shared with other work)",
-        ]
-    return render_card_markdown(card) + "\n" + "\n".join(lines) + "\n"
+    return render_card_markdown(card) + "\n" + built_sections(card) + "\n"
 
 
 def refresh_docs(name: str) -> Path:
@@ -871,7 +845,7 @@ def refresh_docs(name: str) -> Path:
     training = dict(card.training)
     training["command"] = recipe.command()
     training["reproduce"] = (
-        "make models (runs python -m medviz.make_models: every shipped model)"
+        "make models (runs python -m tools.make_models: every shipped model)"
         if recipe.shipped
         else f"{THIS_COMMAND} --bench"
     )
@@ -1215,7 +1189,7 @@ def render_report(report: dict[str, Any]) -> str:
 
 
 README_FILE_OF_REPO = REPO_ROOT / "README.md"
-README_BEGIN = "<!-- shipped-models:begin (python -m medviz.make_models --readme) -->"
+README_BEGIN = "<!-- shipped-models:begin (python -m tools.make_models --readme) -->"
 README_END = "<!-- shipped-models:end -->"
 
 
@@ -1282,9 +1256,9 @@ def describe(recipe: Recipe | CliRecipe) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m medviz.make_models``."""
+    """``python -m tools.make_models``."""
     parser = argparse.ArgumentParser(
-        prog="python -m medviz.make_models",
+        prog="python -m tools.make_models",
         description="Reproduce the shipped models (models/) and the bench results.",
     )
     parser.add_argument("--only", nargs="+", default=(), metavar="NAME", help="these models only")
