@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools import make_models as mm
+from tools.make_models import build, docs, recipes
+from tools.make_models.report import render_report
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
@@ -20,7 +21,7 @@ SHIPPED_DIRS = sorted(p.name for p in MODELS.iterdir() if (p / "model.keras").ex
 
 
 def _recipe_names(**kw) -> list[str]:
-    return [r.name for r in mm.recipes(**kw)]
+    return [r.name for r in recipes.recipes(**kw)]
 
 
 def test_recipe_names_are_unique_and_cover_the_models_folder():
@@ -35,8 +36,8 @@ def test_train_recipes_are_well_formed():
     from medviz.data.registry import get_spec
     from medviz.zoo import get_arch
 
-    for recipe in mm.recipes(shipped=True, bench=True):
-        if isinstance(recipe, mm.CliRecipe):
+    for recipe in recipes.recipes(shipped=True, bench=True):
+        if isinstance(recipe, recipes.CliRecipe):
             continue
         spec = get_spec(recipe.data)
         config = recipe.config
@@ -52,7 +53,7 @@ def test_train_recipes_are_well_formed():
         if recipe.shipped:
             assert spec.shippable, f"{recipe.name}: {recipe.data} may not be shipped"
             assert recipe.intended_use and "clinical" in recipe.intended_use
-            assert recipe.command() == f"{mm.THIS_COMMAND} --only {recipe.name}"
+            assert recipe.command() == f"{recipes.THIS_COMMAND} --only {recipe.name}"
         else:
             assert "--bench" in recipe.command()
         # round-trips through the card's JSON form
@@ -65,8 +66,8 @@ def test_cli_recipes_parse_and_write_their_own_folder():
     from medviz.cli import build_parser
 
     parser = build_parser()
-    for recipe in mm.recipes(shipped=True):
-        if not isinstance(recipe, mm.CliRecipe):
+    for recipe in recipes.recipes(shipped=True):
+        if not isinstance(recipe, recipes.CliRecipe):
             continue
         args = parser.parse_args(list(recipe.argv))
         assert args.command == "train"
@@ -78,23 +79,23 @@ def test_cross_cells_and_baselines_name_known_things():
     from medviz.data.registry import DATASETS
 
     names = set(_recipe_names(shipped=True, bench=True))
-    for cell in mm.CROSS:
+    for cell in recipes.CROSS:
         assert cell.model in names
         assert cell.data in DATASETS
         assert cell.split in ("train", "val", "test", "all")
         assert cell.note
-    assert set(mm.BASELINES) <= set(DATASETS)
+    assert set(recipes.BASELINES) <= set(DATASETS)
 
 
 def test_accuracy_ci_brackets_the_accuracy():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
     pred = np.where(rng.random(400) < 0.9, y, 1 - y)
-    lo, hi = mm.accuracy_ci(y, pred, n_bootstrap=300)
+    lo, hi = build.accuracy_ci(y, pred, n_bootstrap=300)
     acc = (y == pred).mean()
     assert lo < acc < hi
     assert hi - lo < 0.1
-    assert mm.accuracy_ci(y, y, n_bootstrap=50) == [1.0, 1.0]
+    assert build.accuracy_ci(y, y, n_bootstrap=50) == [1.0, 1.0]
 
 
 def test_report_markdown_is_rendered_from_json():
@@ -135,7 +136,7 @@ def test_report_markdown_is_rendered_from_json():
         ],
         "cross_dataset": [],
     }
-    text = mm.render_report(report)
+    text = render_report(report)
     assert "0.900 [0.800–1.000]" in text
     assert "CNN: accuracy 0.93" in text
     assert "| covid-ct | test | 10 | 0.600 |" in text
@@ -146,7 +147,7 @@ def test_bench_markdown_matches_its_json():
     if not path.exists():
         pytest.skip("bench/results/models.json not generated yet (make_models --bench)")
     report = json.loads(path.read_text(encoding="utf-8"))
-    assert (path.parent / "models.md").read_text(encoding="utf-8") == mm.render_report(report)
+    assert (path.parent / "models.md").read_text(encoding="utf-8") == render_report(report)
     shipped = {m["name"] for m in report["models"] if m["shipped"]}
     assert shipped <= set(SHIPPED_DIRS)
 
@@ -156,7 +157,7 @@ def test_shipped_model_loads_with_a_complete_card(name):
     from medviz.store import NOTICE, load_bundle
 
     folder = MODELS / name
-    assert (folder / "model.keras").stat().st_size <= mm.MAX_MODEL_BYTES
+    assert (folder / "model.keras").stat().st_size <= recipes.MAX_MODEL_BYTES
     bundle = load_bundle(folder)
     card = bundle.card
     assert card.name == name
@@ -180,8 +181,8 @@ def test_shipped_model_loads_with_a_complete_card(name):
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert readme.startswith("---\nlibrary_name: keras\n")
     assert "not for clinical use" in readme
-    recipe = mm.get_recipe(name)
-    if isinstance(recipe, mm.Recipe):
+    recipe = recipes.get_recipe(name)
+    if isinstance(recipe, recipes.Recipe):
         # made by make_models: honest limitations, accuracy intervals, the exact command
         assert list(card.limitations) == list(recipe.limitations)
         assert training["command"].startswith(recipe.command())
@@ -206,7 +207,7 @@ def test_card_val_metrics_reproduce_from_the_data(name):
 
     if name not in SHIPPED_DIRS:
         pytest.skip(f"models/{name} not built")
-    recipe = mm.get_recipe(name)
+    recipe = recipes.get_recipe(name)
     if not get_spec(recipe.data).is_available():
         pytest.skip(f"{recipe.data} is not under the data root")
     bundle = load_bundle(MODELS / name)
@@ -224,7 +225,7 @@ def test_precise_batchnorm_sets_population_statistics_and_restores_momentum():
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     images = np.random.default_rng(0).integers(0, 256, (128, 8, 8, 1)).astype(np.uint8)
-    assert mm.recalibrate_batchnorm(model, images, batch_size=32) == 1
+    assert build.recalibrate_batchnorm(model, images, batch_size=32) == 1
     bn = model.get_layer("bn")
     assert bn.momentum == 0.9
     assert float(np.asarray(bn.moving_mean)[0]) == pytest.approx(images.mean(), rel=1e-4)
@@ -237,7 +238,7 @@ def test_inference_model_drops_the_optimizer_but_keeps_the_graph():
 
     model = build_model("fast-cnn", (32, 32, 1), 2, seed=0)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
-    export = mm.inference_model(model)
+    export = build.inference_model(model)
     assert not export.compiled
     assert [layer.name for layer in export.layers] == [layer.name for layer in model.layers]
     x = np.zeros((1, 32, 32, 1), np.float32)
@@ -245,18 +246,44 @@ def test_inference_model_drops_the_optimizer_but_keeps_the_graph():
 
 
 def test_readme_table_of_shipped_models_is_in_step_with_the_cards(tmp_path):
-    readme = (mm.REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split(mm.README_BEGIN, 1)[1].split(mm.README_END, 1)[0]
-    table = mm.render_shipped_table()
+    readme = (recipes.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split(docs.README_BEGIN, 1)[1].split(docs.README_END, 1)[0]
+    table = docs.render_shipped_table()
     assert block.strip() == table, "run: python -m tools.make_models --readme"
     for name in SHIPPED_DIRS:
-        card = json.loads((mm.MODELS_DIR / name / "card.json").read_text())
+        card = json.loads((MODELS / name / "card.json").read_text())
         assert f"`{name}`" in table and f"{card['metrics']['test']['accuracy']:.3f}" in table
 
     copy = tmp_path / "README.md"
-    copy.write_text(f"intro\n{mm.README_BEGIN}\nstale\n{mm.README_END}\noutro\n")
-    assert mm.update_readme(copy) is True and mm.update_readme(copy) is False
-    assert copy.read_text() == f"intro\n{mm.README_BEGIN}\n{table}\n{mm.README_END}\noutro\n"
+    copy.write_text(f"intro\n{docs.README_BEGIN}\nstale\n{docs.README_END}\noutro\n")
+    assert docs.update_readme(copy) is True and docs.update_readme(copy) is False
+    assert copy.read_text() == f"intro\n{docs.README_BEGIN}\n{table}\n{docs.README_END}\noutro\n"
     copy.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no"):
-        mm.update_readme(copy)
+        docs.update_readme(copy)
+
+
+def test_model_readme_keeps_the_sections_of_built_cards():
+    """``medviz.ood.fit.write_detector`` renders READMEs through the library, not the tool."""
+    from dataclasses import replace
+
+    from medviz.model_readme import is_built_card, render_model_readme
+    from medviz.store import ModelCard, render_card_markdown
+
+    built = 0
+    for name in SHIPPED_DIRS:
+        card = ModelCard.from_dict(json.loads((MODELS / name / "card.json").read_text()))
+        if not isinstance(recipes.get_recipe(name), recipes.Recipe):
+            assert not is_built_card(card)
+            assert render_model_readme(card) == render_card_markdown(card)
+            continue
+        built += 1
+        assert is_built_card(card)
+        text = render_model_readme(card)
+        assert text == docs.render_readme(card)
+        assert "(computed by tools.make_models)" in text
+        assert f"- `{recipes.THIS_COMMAND} --only {name}`" in text
+        training = {k: v for k, v in card.training.items() if k != "reproduce"}
+        plain = replace(card, training=training)
+        assert render_model_readme(plain) == render_card_markdown(plain)
+    assert built
