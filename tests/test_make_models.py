@@ -287,3 +287,80 @@ def test_model_readme_keeps_the_sections_of_built_cards():
         plain = replace(card, training=training)
         assert render_model_readme(plain) == render_card_markdown(plain)
     assert built
+
+
+def _tiny_recipe():
+    from medviz.augment import AugmentConfig
+    from medviz.training import TrainConfig
+
+    config = TrainConfig(
+        arch="fast-cnn",
+        image_size=32,
+        epochs=1,
+        batch_size=16,
+        augment=AugmentConfig.none(),
+        jit_compile=False,
+    )
+    return recipes.Recipe(
+        name="tiny",
+        title="Tiny",
+        data="synthetic-microcalc",
+        config=config,
+        limitations=("toy",),
+        intended_use="tests; not for clinical use",
+    )
+
+
+def test_build_recipe_recomputes_batchnorm_before_packaging_without_patching(tmp_path):
+    """Precise BN runs between ``train`` and ``package_result``; ``pipeline.train`` stays."""
+    import medviz.pipeline
+    import medviz.training
+    from medviz.store import load_bundle
+
+    recipe = _tiny_recipe()
+    folder = tmp_path / "models" / "tiny"
+    summary = build.build_recipe(
+        recipe, out=folder, root=tmp_path, n_bootstrap=20, limit_per_class=20, log=lambda _: None
+    )
+    assert medviz.pipeline.train is medviz.training.train
+    assert summary["folder"] == "models/tiny" and summary["command"] == recipe.command()
+    bundle = load_bundle(folder)
+    training = bundle.card.training
+    assert training["batchnorm_statistics"].startswith("recomputed")
+    assert training["batchnorm_seconds"] >= 0
+    assert training["reproduce"] == build.reproduce_line(recipe)
+    assert recipes.THIS_COMMAND in training["reproduce"]
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert readme == docs.render_readme(bundle.card)
+    # The saved statistics are the population ones: recomputing them changes nothing.
+    import keras
+
+    bn = keras.layers.BatchNormalization
+    layers = [layer for layer in bundle.model.layers if isinstance(layer, bn)]
+    assert layers
+    saved = [np.asarray(layer.moving_mean).copy() for layer in layers]
+    data = build.load_recipe_data(recipe, limit_per_class=20)
+    build.recalibrate_batchnorm(bundle.model, data.split("train").images, seed=0)
+    for layer, before in zip(layers, saved, strict=True):
+        np.testing.assert_allclose(np.asarray(layer.moving_mean), before, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_recipe_runs_in_the_output_root_and_keeps_the_working_folder(tmp_path, monkeypatch):
+    argv = ("train", "--data", "synthetic-microcalc", "--epochs", "1", "--image-size", "32",
+            "--limit-per-class", "20", "--out", "models/microcalc-synthetic",
+            "--name", "microcalc-synthetic", "--json")  # fmt: skip
+    recipe = recipes.CliRecipe(name="microcalc-synthetic", argv=argv)
+    elsewhere, root = tmp_path / "elsewhere", tmp_path / "root"
+    elsewhere.mkdir()
+    root.mkdir()
+    monkeypatch.chdir(elsewhere)
+    summary = build.build_cli_recipe(recipe, root=root, log=lambda _: None)
+    assert Path.cwd() == elsewhere and not any(elsewhere.iterdir())
+    assert summary["folder"] == "models/microcalc-synthetic"
+    card = json.loads((root / "models" / "microcalc-synthetic" / "card.json").read_text())
+    assert card["training"]["command"] == recipe.command()  # relative paths, as run
+    assert (root / "runs").is_dir()
+
+    broken = recipes.CliRecipe(name="microcalc-synthetic", argv=("train", "--data", "nothing"))
+    with pytest.raises(SystemExit, match="exited with 2"):
+        build.build_cli_recipe(broken, root=root, log=lambda _: None)
