@@ -1,7 +1,9 @@
 """``tools.make_models``: recipes are well-formed; every shipped model loads with a full card.
 
-Fast: nothing here trains. The check that needs ``../shared/datasets`` is
-marked ``shared`` and skipped when the data is absent.
+Only two tests train, one epoch on 40 synthetic 32 px images each (the build
+path through the public API, and a CLI recipe run in its output root). The check
+that needs ``../shared/datasets`` is marked ``shared`` and skipped when the data
+is absent.
 """
 
 from __future__ import annotations
