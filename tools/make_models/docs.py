@@ -1,8 +1,8 @@
 """Card files, model READMEs and the README's table of shipped models.
 
 Every figure is read from a card; nothing here trains or measures. The table
-(:func:`render_shipped_table`) reads ``card.json`` files only, without
-TensorFlow, so the test that keeps ``README.md`` in step with the cards is
+(:func:`render_shipped_table`) reads ``card.json`` files only, loading no
+model, so the test that keeps ``README.md`` in step with the cards is
 cheap. The model README's extra sections are the library's
 (:mod:`medviz.model_readme`), so :func:`medviz.ood.fit.write_detector` keeps
 them when it rewrites a card.
@@ -60,7 +60,7 @@ def render_readme(card) -> str:
 def render_shipped_table(models_dir: Path = REPO_ROOT / MODELS) -> str:
     """The README's table of shipped models, every figure read from their ``card.json``.
 
-    Reads JSON only (no TensorFlow), so the test that keeps the README in step
+    Reads JSON only (loads no model), so the test that keeps the README in step
     with the cards is cheap.
     """
     lines = [
