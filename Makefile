@@ -47,7 +47,7 @@ bench: setup
 	$(PY) -m bench
 
 models: setup
-	$(PY) -m medviz.make_models
+	$(PY) -m tools.make_models
 
 soak: setup
 	MEDVIZ_SOAK_SECONDS=$${MEDVIZ_SOAK_SECONDS:-120} $(PY) -m pytest tests/e2e -m soak -p no:cacheprovider

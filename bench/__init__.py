@@ -20,4 +20,10 @@ One run measures, side by side on the same machine, data and seeds:
 Results go to ``bench/results/latest.json`` and ``latest.md``; a full run
 also rewrites the README's "Speed" section. Every figure is computed by the
 run that writes the file.
+
+Beside ``python -m bench``: ``python -m bench.explanations_readme`` measures
+the explanation stack's quality (pointing game, trust checks, real lesions) into
+``bench/results/explain.json`` and the README's explanation block, and
+:mod:`bench.reference_cam` is the tf-keras-vis reference of the CAMs (the
+naive baseline here and the tests' cross-check).
 """

@@ -1,6 +1,6 @@
 """The app in Chromium: start-up to the first rendered page, warm page renders, peak memory.
 
-The server and the page helpers are the e2e tests' own (:mod:`bench.browser`).
+The server and the page helpers are the e2e tests' own (:mod:`tools.browser`).
 Chromium is launched first, so its start-up is not counted; the clock starts
 when ``streamlit run app.py`` is spawned and stops when the Home page's heading
 is visible, the script run has finished and every chart and image has drawn.
@@ -55,7 +55,7 @@ def status_kib(pid: int) -> dict[str, int]:
 
 def unavailable() -> str | None:
     """Why the browser benchmark cannot run here (``None``: it can)."""
-    from bench.browser import CHROMIUM
+    from tools.browser import CHROMIUM
 
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is missing (install Debian's chromium: scripts/ensure_chromium.sh)"
@@ -70,7 +70,7 @@ def browse(settings: Settings, *, rounds: int = 2) -> dict[str, Any]:
     """Start the app, render every page, read its memory; see the module docstring."""
     from playwright.sync_api import sync_playwright
 
-    from bench import browser as ui
+    from tools import browser as ui
 
     log = ROOT / "test-artifacts" / "streamlit-bench.log"
     timeout_ms = settings.app_timeout_s * 1000.0

@@ -7,8 +7,8 @@ calibrated prediction, Grad-CAM of the decided class, OOD score), after
 :func:`medviz.ui.predict.warm_up` as the app does on model load. The naive path
 decodes and preprocesses the same way, predicts with ``model(x)``, and computes
 Grad-CAM through tf-keras-vis rebuilt on every call
-(:func:`medviz.explain.cams.reference_cam`). The explanation-only comparison of
-:func:`medviz.explain.benchmark.latency` is reported beside it.
+(:func:`bench.reference_cam.reference_cam`). The explanation-only comparison of
+:func:`bench.explanations_readme.latency` is reported beside it.
 """
 
 from __future__ import annotations
@@ -61,16 +61,16 @@ def measure(
         png: The encoded upload.
         calls: Timed fast-path calls.
         naive_calls: Timed naive calls.
-        explain_only: Also run :func:`medviz.explain.benchmark.latency` (Grad-CAM
+        explain_only: Also run :func:`bench.explanations_readme.latency` (Grad-CAM
             without decoding) on the model input.
 
     Returns:
         ``{"p50_ms", "p95_ms", ..., "naive": {...}, "speedup_vs_naive", "breakdown_ms": {...}}``.
     """
+    from bench.explanations_readme import latency as explain_latency
+    from bench.reference_cam import reference_cam
     from medviz.data import decode_image, to_model_input
     from medviz.explain import get_explainer
-    from medviz.explain.benchmark import latency as explain_latency
-    from medviz.explain.cams import reference_cam
     from medviz.ui.predict import classify, decode_upload, warm_up
 
     card, model = bundle.card, bundle.model

@@ -80,7 +80,7 @@ def pneumonia_from_card() -> dict[str, Any]:
     return {
         "seconds": training.get("seconds"),
         "source": f"{PNEUMONIA_CARD.relative_to(PNEUMONIA_CARD.parents[2])} "
-        "training.seconds, recorded by the build (python -m medviz.make_models); "
+        "training.seconds, recorded by the build (python -m tools.make_models); "
         "not re-measured by this benchmark",
         "arch": config.get("arch", card.get("arch")),
         "image_size": config.get("image_size", card.get("image_size")),

@@ -1,8 +1,8 @@
 """Generated blocks in Markdown files: figures are written by commands, never by hand.
 
 A block is the text between a begin and an end marker (HTML comments, invisible
-on GitHub). The README's shipped-models table (``python -m medviz.make_models
---readme``), its explanation figures (``python -m medviz.explain.benchmark
+on GitHub). The README's shipped-models table (``python -m tools.make_models
+--readme``), its explanation figures (``python -m bench.explanations_readme
 --readme``) and its "Speed" section (``python -m bench``) are such blocks, each
 kept in step with its source by a test.
 """

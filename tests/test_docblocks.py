@@ -35,7 +35,7 @@ def test_replace_block_and_update_file(tmp_path):
 
 
 def test_explanation_figures_are_those_of_explain_json():
-    from medviz.explain import benchmark
+    from bench import explanations_readme as benchmark
 
     report = json.loads(benchmark.RESULTS_FILE.read_text(encoding="utf-8"))
     body = block_body(_readme(), benchmark.README_BEGIN, benchmark.README_END)

@@ -1,7 +1,9 @@
-"""``medviz.make_models``: recipes are well-formed; every shipped model loads with a full card.
+"""``tools.make_models``: recipes are well-formed; every shipped model loads with a full card.
 
-Fast: nothing here trains. The check that needs ``../shared/datasets`` is
-marked ``shared`` and skipped when the data is absent.
+Only two tests train, one epoch on 40 synthetic 32 px images each (the build
+path through the public API, and a CLI recipe run in its output root). The check
+that needs ``../shared/datasets`` is marked ``shared`` and skipped when the data
+is absent.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medviz import make_models as mm
+from tools.make_models import build, docs, recipes
+from tools.make_models.report import render_report
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
@@ -20,7 +23,7 @@ SHIPPED_DIRS = sorted(p.name for p in MODELS.iterdir() if (p / "model.keras").ex
 
 
 def _recipe_names(**kw) -> list[str]:
-    return [r.name for r in mm.recipes(**kw)]
+    return [r.name for r in recipes.recipes(**kw)]
 
 
 def test_recipe_names_are_unique_and_cover_the_models_folder():
@@ -35,8 +38,8 @@ def test_train_recipes_are_well_formed():
     from medviz.data.registry import get_spec
     from medviz.zoo import get_arch
 
-    for recipe in mm.recipes(shipped=True, bench=True):
-        if isinstance(recipe, mm.CliRecipe):
+    for recipe in recipes.recipes(shipped=True, bench=True):
+        if isinstance(recipe, recipes.CliRecipe):
             continue
         spec = get_spec(recipe.data)
         config = recipe.config
@@ -52,7 +55,7 @@ def test_train_recipes_are_well_formed():
         if recipe.shipped:
             assert spec.shippable, f"{recipe.name}: {recipe.data} may not be shipped"
             assert recipe.intended_use and "clinical" in recipe.intended_use
-            assert recipe.command() == f"{mm.THIS_COMMAND} --only {recipe.name}"
+            assert recipe.command() == f"{recipes.THIS_COMMAND} --only {recipe.name}"
         else:
             assert "--bench" in recipe.command()
         # round-trips through the card's JSON form
@@ -65,8 +68,8 @@ def test_cli_recipes_parse_and_write_their_own_folder():
     from medviz.cli import build_parser
 
     parser = build_parser()
-    for recipe in mm.recipes(shipped=True):
-        if not isinstance(recipe, mm.CliRecipe):
+    for recipe in recipes.recipes(shipped=True):
+        if not isinstance(recipe, recipes.CliRecipe):
             continue
         args = parser.parse_args(list(recipe.argv))
         assert args.command == "train"
@@ -78,28 +81,28 @@ def test_cross_cells_and_baselines_name_known_things():
     from medviz.data.registry import DATASETS
 
     names = set(_recipe_names(shipped=True, bench=True))
-    for cell in mm.CROSS:
+    for cell in recipes.CROSS:
         assert cell.model in names
         assert cell.data in DATASETS
         assert cell.split in ("train", "val", "test", "all")
         assert cell.note
-    assert set(mm.BASELINES) <= set(DATASETS)
+    assert set(recipes.BASELINES) <= set(DATASETS)
 
 
 def test_accuracy_ci_brackets_the_accuracy():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
     pred = np.where(rng.random(400) < 0.9, y, 1 - y)
-    lo, hi = mm.accuracy_ci(y, pred, n_bootstrap=300)
+    lo, hi = build.accuracy_ci(y, pred, n_bootstrap=300)
     acc = (y == pred).mean()
     assert lo < acc < hi
     assert hi - lo < 0.1
-    assert mm.accuracy_ci(y, y, n_bootstrap=50) == [1.0, 1.0]
+    assert build.accuracy_ci(y, y, n_bootstrap=50) == [1.0, 1.0]
 
 
 def test_report_markdown_is_rendered_from_json():
     report = {
-        "generated_by": "python -m medviz.make_models --bench",
+        "generated_by": "python -m tools.make_models --bench",
         "date": "2026-01-01",
         "machine": "test",
         "models": [
@@ -135,7 +138,7 @@ def test_report_markdown_is_rendered_from_json():
         ],
         "cross_dataset": [],
     }
-    text = mm.render_report(report)
+    text = render_report(report)
     assert "0.900 [0.800–1.000]" in text
     assert "CNN: accuracy 0.93" in text
     assert "| covid-ct | test | 10 | 0.600 |" in text
@@ -146,7 +149,7 @@ def test_bench_markdown_matches_its_json():
     if not path.exists():
         pytest.skip("bench/results/models.json not generated yet (make_models --bench)")
     report = json.loads(path.read_text(encoding="utf-8"))
-    assert (path.parent / "models.md").read_text(encoding="utf-8") == mm.render_report(report)
+    assert (path.parent / "models.md").read_text(encoding="utf-8") == render_report(report)
     shipped = {m["name"] for m in report["models"] if m["shipped"]}
     assert shipped <= set(SHIPPED_DIRS)
 
@@ -156,7 +159,7 @@ def test_shipped_model_loads_with_a_complete_card(name):
     from medviz.store import NOTICE, load_bundle
 
     folder = MODELS / name
-    assert (folder / "model.keras").stat().st_size <= mm.MAX_MODEL_BYTES
+    assert (folder / "model.keras").stat().st_size <= recipes.MAX_MODEL_BYTES
     bundle = load_bundle(folder)
     card = bundle.card
     assert card.name == name
@@ -180,8 +183,8 @@ def test_shipped_model_loads_with_a_complete_card(name):
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert readme.startswith("---\nlibrary_name: keras\n")
     assert "not for clinical use" in readme
-    recipe = mm.get_recipe(name)
-    if isinstance(recipe, mm.Recipe):
+    recipe = recipes.get_recipe(name)
+    if isinstance(recipe, recipes.Recipe):
         # made by make_models: honest limitations, accuracy intervals, the exact command
         assert list(card.limitations) == list(recipe.limitations)
         assert training["command"].startswith(recipe.command())
@@ -206,7 +209,7 @@ def test_card_val_metrics_reproduce_from_the_data(name):
 
     if name not in SHIPPED_DIRS:
         pytest.skip(f"models/{name} not built")
-    recipe = mm.get_recipe(name)
+    recipe = recipes.get_recipe(name)
     if not get_spec(recipe.data).is_available():
         pytest.skip(f"{recipe.data} is not under the data root")
     bundle = load_bundle(MODELS / name)
@@ -224,7 +227,7 @@ def test_precise_batchnorm_sets_population_statistics_and_restores_momentum():
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     images = np.random.default_rng(0).integers(0, 256, (128, 8, 8, 1)).astype(np.uint8)
-    assert mm.recalibrate_batchnorm(model, images, batch_size=32) == 1
+    assert build.recalibrate_batchnorm(model, images, batch_size=32) == 1
     bn = model.get_layer("bn")
     assert bn.momentum == 0.9
     assert float(np.asarray(bn.moving_mean)[0]) == pytest.approx(images.mean(), rel=1e-4)
@@ -237,7 +240,7 @@ def test_inference_model_drops_the_optimizer_but_keeps_the_graph():
 
     model = build_model("fast-cnn", (32, 32, 1), 2, seed=0)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
-    export = mm.inference_model(model)
+    export = build.inference_model(model)
     assert not export.compiled
     assert [layer.name for layer in export.layers] == [layer.name for layer in model.layers]
     x = np.zeros((1, 32, 32, 1), np.float32)
@@ -245,18 +248,121 @@ def test_inference_model_drops_the_optimizer_but_keeps_the_graph():
 
 
 def test_readme_table_of_shipped_models_is_in_step_with_the_cards(tmp_path):
-    readme = (mm.REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split(mm.README_BEGIN, 1)[1].split(mm.README_END, 1)[0]
-    table = mm.render_shipped_table()
-    assert block.strip() == table, "run: python -m medviz.make_models --readme"
+    readme = (recipes.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split(docs.README_BEGIN, 1)[1].split(docs.README_END, 1)[0]
+    table = docs.render_shipped_table()
+    assert block.strip() == table, "run: python -m tools.make_models --readme"
     for name in SHIPPED_DIRS:
-        card = json.loads((mm.MODELS_DIR / name / "card.json").read_text())
+        card = json.loads((MODELS / name / "card.json").read_text())
         assert f"`{name}`" in table and f"{card['metrics']['test']['accuracy']:.3f}" in table
 
     copy = tmp_path / "README.md"
-    copy.write_text(f"intro\n{mm.README_BEGIN}\nstale\n{mm.README_END}\noutro\n")
-    assert mm.update_readme(copy) is True and mm.update_readme(copy) is False
-    assert copy.read_text() == f"intro\n{mm.README_BEGIN}\n{table}\n{mm.README_END}\noutro\n"
+    copy.write_text(f"intro\n{docs.README_BEGIN}\nstale\n{docs.README_END}\noutro\n")
+    assert docs.update_readme(copy) is True and docs.update_readme(copy) is False
+    assert copy.read_text() == f"intro\n{docs.README_BEGIN}\n{table}\n{docs.README_END}\noutro\n"
     copy.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no"):
-        mm.update_readme(copy)
+        docs.update_readme(copy)
+
+
+def test_model_readme_keeps_the_sections_of_built_cards():
+    """``medviz.ood.fit.write_detector`` renders READMEs through the library, not the tool."""
+    from dataclasses import replace
+
+    from medviz.model_readme import is_built_card, render_model_readme
+    from medviz.store import ModelCard, render_card_markdown
+
+    built = 0
+    for name in SHIPPED_DIRS:
+        card = ModelCard.from_dict(json.loads((MODELS / name / "card.json").read_text()))
+        if not isinstance(recipes.get_recipe(name), recipes.Recipe):
+            assert not is_built_card(card)
+            assert render_model_readme(card) == render_card_markdown(card)
+            continue
+        built += 1
+        assert is_built_card(card)
+        text = render_model_readme(card)
+        assert text == docs.render_readme(card)
+        assert "(computed by tools.make_models)" in text
+        assert f"- `{recipes.THIS_COMMAND} --only {name}`" in text
+        training = {k: v for k, v in card.training.items() if k != "reproduce"}
+        plain = replace(card, training=training)
+        assert render_model_readme(plain) == render_card_markdown(plain)
+    assert built
+
+
+def _tiny_recipe():
+    from medviz.augment import AugmentConfig
+    from medviz.training import TrainConfig
+
+    config = TrainConfig(
+        arch="fast-cnn",
+        image_size=32,
+        epochs=1,
+        batch_size=16,
+        augment=AugmentConfig.none(),
+        jit_compile=False,
+    )
+    return recipes.Recipe(
+        name="tiny",
+        title="Tiny",
+        data="synthetic-microcalc",
+        config=config,
+        limitations=("toy",),
+        intended_use="tests; not for clinical use",
+    )
+
+
+def test_build_recipe_recomputes_batchnorm_before_packaging_without_patching(tmp_path):
+    """Precise BN runs between ``train`` and ``package_result``; ``pipeline.train`` stays."""
+    import medviz.pipeline
+    import medviz.training
+    from medviz.store import load_bundle
+
+    recipe = _tiny_recipe()
+    folder = tmp_path / "models" / "tiny"
+    summary = build.build_recipe(
+        recipe, out=folder, root=tmp_path, n_bootstrap=20, limit_per_class=20, log=lambda _: None
+    )
+    assert medviz.pipeline.train is medviz.training.train
+    assert summary["folder"] == "models/tiny" and summary["command"] == recipe.command()
+    bundle = load_bundle(folder)
+    training = bundle.card.training
+    assert training["batchnorm_statistics"].startswith("recomputed")
+    assert training["batchnorm_seconds"] >= 0
+    assert training["reproduce"] == build.reproduce_line(recipe)
+    assert recipes.THIS_COMMAND in training["reproduce"]
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert readme == docs.render_readme(bundle.card)
+    # The saved statistics are the population ones: recomputing them changes nothing.
+    import keras
+
+    bn = keras.layers.BatchNormalization
+    layers = [layer for layer in bundle.model.layers if isinstance(layer, bn)]
+    assert layers
+    saved = [np.asarray(layer.moving_mean).copy() for layer in layers]
+    data = build.load_recipe_data(recipe, limit_per_class=20)
+    build.recalibrate_batchnorm(bundle.model, data.split("train").images, seed=0)
+    for layer, before in zip(layers, saved, strict=True):
+        np.testing.assert_allclose(np.asarray(layer.moving_mean), before, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_recipe_runs_in_the_output_root_and_keeps_the_working_folder(tmp_path, monkeypatch):
+    argv = ("train", "--data", "synthetic-microcalc", "--epochs", "1", "--image-size", "32",
+            "--limit-per-class", "20", "--out", "models/microcalc-synthetic",
+            "--name", "microcalc-synthetic", "--json")  # fmt: skip
+    recipe = recipes.CliRecipe(name="microcalc-synthetic", argv=argv)
+    elsewhere, root = tmp_path / "elsewhere", tmp_path / "root"
+    elsewhere.mkdir()
+    root.mkdir()
+    monkeypatch.chdir(elsewhere)
+    summary = build.build_cli_recipe(recipe, root=root, log=lambda _: None)
+    assert Path.cwd() == elsewhere and not any(elsewhere.iterdir())
+    assert summary["folder"] == "models/microcalc-synthetic"
+    card = json.loads((root / "models" / "microcalc-synthetic" / "card.json").read_text())
+    assert card["training"]["command"] == recipe.command()  # relative paths, as run
+    assert (root / "runs").is_dir()
+
+    broken = recipes.CliRecipe(name="microcalc-synthetic", argv=("train", "--data", "nothing"))
+    with pytest.raises(SystemExit, match="exited with 2"):
+        build.build_cli_recipe(broken, root=root, log=lambda _: None)

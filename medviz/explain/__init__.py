@@ -89,7 +89,6 @@ _EXPORTS: dict[str, str] = {
     "occlusion_sensitivity": "medviz.explain.saliency",
     "pointing_game": "medviz.explain.trust",
     "randomized_copy": "medviz.explain.trust",
-    "reference_cam": "medviz.explain.cams",
     "sanity_check": "medviz.explain.trust",
     "scorecam": "medviz.explain.cams",
     "smoothgrad": "medviz.explain.saliency",
@@ -113,7 +112,6 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         gradcam_plus_plus,
         gradient_cams,
         layercam,
-        reference_cam,
         scorecam,
     )
     from medviz.explain.checks import (
@@ -223,7 +221,6 @@ __all__ = [
     "overlay",
     "pointing_game",
     "randomized_copy",
-    "reference_cam",
     "sanity_check",
     "save_png",
     "scorecam",

@@ -5,9 +5,9 @@ The maths follows tf-keras-vis 0.8.7 (``Gradcam``, ``GradcamPlusPlus``,
 against it in the tests, but runs on the compiled primitives of an
 :class:`~medviz.explain.engine.Explainer`: tf-keras-vis rebuilds an
 intermediate-output model on every call, which costs far more than the
-explanation itself on a small CNN. :func:`reference_cam` keeps the
-tf-keras-vis route (with the Keras 3 traps handled) for cross-checks and for
-the speed comparison.
+explanation itself on a small CNN. ``bench.reference_cam`` (outside the
+library) keeps the tf-keras-vis route, with the Keras 3 traps handled, for the
+cross-checks of the tests and the speed comparison of the benchmarks.
 
 Every function returns heatmaps in ``[0, 1]`` at the input resolution.
 """
@@ -24,7 +24,6 @@ from medviz.explain import layers as _layers
 from medviz.explain.engine import (
     DEFAULT_BATCH,
     Explainer,
-    _output_layer,
     _tf_normalize,
     get_explainer,
 )
@@ -238,99 +237,3 @@ def scorecam(
     cam = np.maximum(np.tensordot(feats, weights, axes=([-1], [0])), 0.0)  # (h, w)
     heat = _upsample(tf.constant(cam[None], tf.float32), tf.constant(size, tf.int32))
     return heat.numpy()[0], cls, probs
-
-
-def reference_cam(
-    model,
-    image: np.ndarray,
-    *,
-    method: str = "gradcam",
-    class_index: int | None = None,
-    layer: str | None = None,
-    max_n: int | None = None,
-    expand: bool = True,
-    normalize: bool = True,
-) -> np.ndarray:
-    """The same CAMs through tf-keras-vis, rebuilding its objects on every call.
-
-    This is the straightforward way of using tf-keras-vis 0.8.7 with Keras 3,
-    with its traps handled: ``ReplaceToLinear`` fails (``output_names``) and
-    its conv-layer search fails, so a model modifier that swaps the last
-    activation to linear on tf-keras-vis's clone is passed, together with
-    ``penultimate_layer`` and ``seek_penultimate_conv_layer=False``; a
-    single-sigmoid head is explained through a two-logit view ``[0, z]``
-    whose softmax is ``[1 - p, p]``. It is used to cross-check the compiled
-    implementations and as the "naive" baseline of the speed benchmark.
-
-    Args:
-        model: A ``keras.Model``.
-        image: ``(H, W, C)`` or ``(1, H, W, C)`` raw pixels in ``[0, 255]``.
-        method: ``"gradcam"``, ``"gradcam++"``, ``"layercam"`` or ``"scorecam"``.
-        class_index: Class to explain (default: the predicted class).
-        layer: 4-D layer (default: :func:`default_cam_layer`).
-        max_n: Faster Score-CAM channel count.
-        expand: Upsample to the input size (tf-keras-vis uses ``scipy.ndimage.zoom``).
-        normalize: Scale to ``[0, 1]`` (tf-keras-vis ``normalize_cam``). Raw
-            values of a single-sigmoid model are half of :func:`gradient_cams`'
-            because its two-logit view is ``[-z/2, z/2]``.
-
-    Returns:
-        ``(H, W)`` float32 map in ``[0, 1]`` (layer resolution if not ``expand``).
-    """
-    import keras
-    from tf_keras_vis.gradcam import Gradcam
-    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
-    from tf_keras_vis.layercam import Layercam
-    from tf_keras_vis.scorecam import Scorecam
-
-    # Deliberately not cached and nothing compiled: this is the naive path.
-    explainer = Explainer(model)
-    name = _layers.resolve_cam_layer(model, layer)
-    x = explainer.prepare(image)
-    requested = explainer.check_class(class_index)
-    if requested < 0:
-        out = np.asarray(model(x, training=False))[0]
-        cut = 0.5 if explainer.head == "sigmoid" else 0.0  # probability or logit
-        requested = int(out[0] > cut) if explainer.binary else int(np.argmax(out))
-    cls = requested
-
-    def to_linear(clone: keras.Model) -> keras.Model | None:
-        last = _output_layer(clone)
-        z = clone.outputs[0]
-        if isinstance(last, (keras.layers.Activation, keras.layers.Softmax)):
-            z = last.input  # a separate activation layer: its input holds the logits
-        elif explainer.head in ("softmax", "sigmoid"):
-            last.activation = keras.activations.linear
-        if explainer.binary:
-            # Softmax of [-z/2, z/2] is [1 - sigmoid(z), sigmoid(z)], and the
-            # class-0 logit -z/2 has the gradient direction of the score -z.
-            z = keras.ops.concatenate([z * -0.5, z * 0.5], axis=-1)
-        return keras.Model(clone.inputs, z) if z is not clone.outputs[0] else None
-
-    classes = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam}
-    if method in classes:
-        vis = classes[method](model, model_modifier=to_linear, clone=True)
-        cam = vis(
-            lambda out: out[:, cls],
-            x,
-            penultimate_layer=name,
-            seek_penultimate_conv_layer=False,
-            expand_cam=expand,
-            normalize_cam=normalize,
-        )
-    elif method == "scorecam":
-        vis = Scorecam(model, model_modifier=to_linear, clone=True)
-        cam = vis(
-            lambda out: out[:, cls],
-            x,
-            penultimate_layer=name,
-            seek_penultimate_conv_layer=False,
-            max_N=max_n,
-            expand_cam=expand,
-            normalize_cam=normalize,
-        )
-    else:
-        raise ModelError(
-            f"reference_cam supports gradcam, gradcam++, layercam, scorecam; got {method!r}"
-        )
-    return np.asarray(cam, dtype=np.float32)[0]

@@ -381,9 +381,10 @@ def _legacy_rates(card, measured: dict[str, Measured]) -> dict[str, float] | Non
 def write_detector(bundle, detector: OodDetector) -> Path:
     """Store ``detector`` in the bundle's ``card.json`` and regenerate its ``README.md``.
 
-    Cards made by :mod:`medviz.make_models` keep the README sections it adds
-    (accuracy intervals, reproduce, footprint); other cards get the library's
-    card Markdown, as :func:`medviz.store.save_bundle` writes it.
+    Cards made by ``tools.make_models`` keep the README sections it adds
+    (accuracy intervals, reproduce, footprint; see :mod:`medviz.model_readme`);
+    other cards get the library's card Markdown, as
+    :func:`medviz.store.save_bundle` writes it.
 
     Returns:
         The card file.
@@ -393,23 +394,13 @@ def write_detector(bundle, detector: OodDetector) -> Path:
     """
     from dataclasses import replace as replace_card
 
-    from medviz.store import (
-        CARD_FILE,
-        README_FILE,
-        atomic_write_json,
-        atomic_write_text,
-        render_card_markdown,
-    )
+    from medviz.model_readme import render_model_readme
+    from medviz.store import CARD_FILE, README_FILE, atomic_write_json, atomic_write_text
 
     if bundle.path is None:
         raise DataError("the model was not loaded from a folder: there is no card to write")
     card = replace_card(bundle.card, ood=detector.to_dict())
-    if "reproduce" in card.training:  # written by make_models, which adds its own sections
-        from medviz.make_models import render_readme
-
-        readme = render_readme(card)
-    else:
-        readme = render_card_markdown(card)
+    readme = render_model_readme(card)
     path = Path(bundle.path) / CARD_FILE
     atomic_write_json(path, card.to_dict())
     atomic_write_text(Path(bundle.path) / README_FILE, readme)

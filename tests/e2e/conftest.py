@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, SERVER_TIMINGS
 
-from bench.browser import free_port, start_server, stop_server, wait_healthy
+from tools.browser import free_port, start_server, stop_server, wait_healthy
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from bench.browser import (  # noqa: F401  (re-exported for the tests)
+from tools.browser import (  # noqa: F401  (re-exported for the tests)
     CHROMIUM,
     ERROR_ALERT,
     EXCEPTION,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from e2e_helpers import assert_clean, nav, save_screenshot, server_runs, sidebar_text, wait_idle
 
-from bench.browser import PAGES  # (navigation title, page heading), in order
+from tools.browser import PAGES  # (navigation title, page heading), in order
 
 pytestmark = pytest.mark.e2e
 

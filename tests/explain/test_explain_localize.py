@@ -94,7 +94,7 @@ def test_localize_refuses_unknown_classes_and_bad_options(brain_like_model, tmp_
 
 
 def test_benchmark_real_tumour_section(brain_like_model, tmp_path, capsys):
-    from medviz.explain import benchmark
+    from bench import explanations_readme as benchmark
 
     folder = _box_folder(tmp_path / "boxes", ("glioma", "meningioma", "pituitary"))
     code = benchmark.main(
@@ -127,7 +127,7 @@ def test_benchmark_real_tumour_section(brain_like_model, tmp_path, capsys):
 
 
 def test_benchmark_needs_a_model():
-    from medviz.explain import benchmark
+    from bench import explanations_readme as benchmark
 
     with pytest.raises(SystemExit):
         benchmark.main(["--tumour-only"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.reference_cam import reference_cam
 from medviz.errors import DataError, ModelError
 from medviz.explain import (
     METHODS,
@@ -14,7 +15,6 @@ from medviz.explain import (
     get_explainer,
     gradient_cams,
     method_options,
-    reference_cam,
     spearman,
 )
 

@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from medviz.explain import Explainer, reference_cam
+from bench.reference_cam import reference_cam
+from medviz.explain import Explainer
 
 
 def _times(fn, repeats: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Serving the app and driving it from a browser: shared by ``bench`` and the e2e tests.
+"""Serving the app and driving it from a browser: shared by ``bench`` and ``tests/e2e``.
 
 ``streamlit run app.py`` on a free loopback port (headless, no file watcher),
 a health wait, and the Playwright helpers that tell when a page has finished

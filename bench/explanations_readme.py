@@ -1,10 +1,10 @@
-"""Measure the explanation stack on a trained model: ``python -m medviz.explain.benchmark``.
+"""Measure the explanation stack on a trained model: ``python -m bench.explanations_readme``.
 
 Reports, as one JSON document on stdout:
 
 * prediction + Grad-CAM latency, warm, through a reused :class:`Explainer`
   versus the naive way (tf-keras-vis objects rebuilt on every call, see
-  :func:`~medviz.explain.cams.reference_cam`), p50/p95 and the speed-up;
+  :func:`bench.reference_cam.reference_cam`), p50/p95 and the speed-up;
 * activation maximisation (both classes of a binary model, default steps)
   and deep dream (default settings) wall times;
 * the pointing-game hit rate and top-5 % IoU of Grad-CAM, Grad-CAM++ and
@@ -20,6 +20,9 @@ Reports, as one JSON document on stdout:
 
 ``--out-dir`` also writes the activation-maximisation images, a deep-dream
 strip and a Grad-CAM overlay as PNGs (e.g. for the README).
+
+The README's explanation block and ``bench/results/explain.json`` are written
+by this module (``--readme``); ``tests/test_docblocks.py`` keeps the two in step.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def latency(model, images: np.ndarray, *, repeats: int = 50, naive_repeats: int 
     Returns:
         ``{"explainer": {...}, "naive": {...}, "speedup_p50": float, "first_call_ms": float}``.
     """
-    from medviz.explain.cams import reference_cam
+    from bench.reference_cam import reference_cam
     from medviz.explain.engine import Explainer
 
     explainer = Explainer(model)
@@ -260,11 +263,11 @@ def real_tumour(
     return out
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "explain.json"
-README_BEGIN = "<!-- explain:begin (python -m medviz.explain.benchmark --readme) -->"
+README_BEGIN = "<!-- explain:begin (python -m bench.explanations_readme --readme) -->"
 README_END = "<!-- explain:end -->"
-COMMAND = "python -m medviz.explain.benchmark --model models/microcalc-synthetic --readme"
+COMMAND = "python -m bench.explanations_readme --model models/microcalc-synthetic --readme"
 """The command of reports that do not record their own (``report["command"]``)."""
 
 
@@ -363,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; prints one JSON document."""
     from medviz.cli_support import CliParser, print_json
 
-    parser = CliParser(prog="python -m medviz.explain.benchmark", description=__doc__)
+    parser = CliParser(prog="python -m bench.explanations_readme", description=__doc__)
     parser.add_argument(
         "--model", help="model folder or .keras file (required unless --tumour-only)"
     )
@@ -455,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         earlier = re.search(r"--model (\S+)", str(report.get("command", COMMAND)))
         model_arg = args.model or (earlier.group(1) if earlier else "models/microcalc-synthetic")
         report["command"] = (
-            f"python -m medviz.explain.benchmark --model {model_arg} "
+            f"python -m bench.explanations_readme --model {model_arg} "
             f"--tumour-model {args.tumour_model} --readme"
         )
     if args.readme:
