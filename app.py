@@ -1,7 +1,8 @@
 """MedViz web app: ``streamlit run app.py`` (or ``make run``).
 
 The entry point only sets up the page, the navigation and the sidebar; every
-page lives in ``pages/`` and every helper in :mod:`medviz.ui`.
+page lives in ``pages/`` (listed in :mod:`medviz.ui.pages`) and every helper in
+:mod:`medviz.ui`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from medviz.ui import cache, components, settings, state, warmup
+from medviz.ui import cache, components, pages, settings, state, warmup
 
 STARTED = time.perf_counter()
 ASSETS = Path(__file__).resolve().parent / "medviz" / "ui" / "assets"
@@ -27,28 +28,16 @@ warmup.start()  # TensorFlow imports in the background while people read the fir
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
 components.style()
 
-PAGES = {
-    "": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    ],
-    "Data": [
-        st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
-        st.Page("pages/augment.py", title="Augment", icon=":material/auto_awesome:"),
-    ],
-    "Model": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/monitoring:"),
-        st.Page("pages/models.py", title="Models", icon=":material/inventory_2:"),
-    ],
-    "Use": [
-        st.Page("pages/classify.py", title="Classify", icon=":material/image_search:"),
-        st.Page("pages/explain.py", title="Explain", icon=":material/psychology:"),
-    ],
+NAVIGATION = {
+    section: [
+        st.Page(page.path, title=page.title, icon=page.icon, default=page.default)
+        for page in section_pages
+    ]
+    for section, section_pages in pages.sections().items()
 }
+navigation = st.navigation(NAVIGATION, expanded=True)
 
-navigation = st.navigation(PAGES, expanded=True)
-
-if (navigation.title != "Home" or state.demo_mode()) and warmup.importing():
+if (navigation.title != pages.HOME.title or state.demo_mode()) and warmup.importing():
     # TensorFlow must not be imported by two threads at once (see medviz.ui.warmup).
     with st.spinner("Starting the deep-learning engine…"):
         warmup.wait()

@@ -1,10 +1,10 @@
 """Interactive latency of one uploaded image: decode + preprocess + predict + Grad-CAM.
 
 The fast path is the app's own Classify path, imported, not rewritten:
-:func:`medviz.ui.predict.decode_upload` then :func:`medviz.ui.predict.classify`
+:func:`medviz.services.uploads.decode_upload` then :func:`medviz.services.predict.classify`
 (card preprocessing, cached compiled :class:`~medviz.explain.Explainer`,
 calibrated prediction, Grad-CAM of the decided class, OOD score), after
-:func:`medviz.ui.predict.warm_up` as the app does on model load. The naive path
+:func:`medviz.services.predict.warm_up` as the app does on model load. The naive path
 decodes and preprocesses the same way, predicts with ``model(x)``, and computes
 Grad-CAM through tf-keras-vis rebuilt on every call
 (:func:`bench.reference_cam.reference_cam`). The explanation-only comparison of
@@ -71,7 +71,8 @@ def measure(
     from bench.reference_cam import reference_cam
     from medviz.data import decode_image, to_model_input
     from medviz.explain import get_explainer
-    from medviz.ui.predict import classify, decode_upload, warm_up
+    from medviz.services.predict import classify, warm_up
+    from medviz.services.uploads import decode_upload
 
     card, model = bundle.card, bundle.model
     started = time.perf_counter()

@@ -289,37 +289,23 @@ def load_for_model(
     classes: str | None = None,
     group_pattern: str | None = None,
 ):
-    """Load ``source`` at the model's input size/channels and remap its labels to the model's.
+    """``source`` at the model's input size/channels, labels in the model's order.
 
-    ``classes`` ("normal,pneumonia" or "0=normal,1=pneumonia") first renames the
-    data's classes (:func:`medviz.data.dataset.rename_classes`), for numbered
-    labels and folders.
+    :func:`medviz.services.datasets.dataset_for_model` (shared with the app) with
+    the CLI's hint: a class mismatch names the ``--classes`` option.
     """
-    from dataclasses import replace
+    from medviz.services.datasets import dataset_for_model
 
-    from medviz.data import load_dataset
-    from medviz.data.dataset import rename_classes
-    from medviz.metrics import match_classes
-
-    data = load_dataset(
+    return dataset_for_model(
         source,
-        image_size=card.image_size,
-        channels=card.channels,
+        card,
         limit_per_class=limit_per_class,
+        classes=classes,
         group_pattern=group_pattern,
+        mismatch_hint=(
+            f"name the data's classes with --classes, e.g. --classes {','.join(card.class_names)}"
+        ),
     )
-    if classes:
-        data = rename_classes(data, classes)
-    try:
-        mapping = match_classes(card.class_names, data.class_names)
-    except MedvizError as err:
-        if classes:
-            raise
-        raise MedvizError(
-            f"{err}; name the data's classes with --classes, e.g. --classes "
-            f"{','.join(card.class_names)}"
-        ) from None
-    return replace(data, labels=mapping[data.labels], class_names=tuple(card.class_names))
 
 
 def _with_threshold_policy(bundle, data, policy: str):

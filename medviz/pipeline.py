@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from medviz.data.dataset import Dataset
-from medviz.errors import DataError
+from medviz.errors import DataError, MedvizError
 from medviz.metrics import ThresholdChoice, ThresholdPolicy
 from medviz.store import ModelBundle, ModelCard, default_preprocessing
 from medviz.training import EpochProgress, TrainConfig, TrainResult, train
@@ -310,11 +310,19 @@ def package_result(
 
 @dataclass
 class RepeatedRuns:
-    """Several trainings of one config with different seeds."""
+    """Several trainings of one config with different seeds.
+
+    Attributes:
+        runs: The finished runs, in seed order.
+        summary: Metric name -> ``(mean, std)`` over :attr:`runs` on :attr:`split`.
+        split: ``"test"`` when the data has one, else ``"val"``.
+        stopped: Whether ``should_stop`` ended the loop before every repeat ran.
+    """
 
     runs: list[PackagedRun]
     summary: dict[str, tuple[float, float]]  # metric -> (mean, std)
     split: str
+    stopped: bool = False
 
     @property
     def best(self) -> PackagedRun:
@@ -359,30 +367,23 @@ def select_run(runs: Sequence[PackagedRun]) -> PackagedRun:
     return max(runs, key=score)
 
 
-def train_repeats(
-    config: TrainConfig,
-    data: Dataset,
-    *,
-    repeats: int,
-    name: str,
-    on_run_end: Callable[[int, PackagedRun], None] | None = None,
-    **options,
-) -> RepeatedRuns:
-    """Train ``repeats`` times with seeds ``config.seed + i``; summarise mean ± std.
+def summarize_repeats(runs: Sequence[PackagedRun]) -> tuple[dict[str, tuple[float, float]], str]:
+    """Mean ± std of accuracy, balanced accuracy, AUC, ECE and seconds over ``runs``.
 
-    The summary covers accuracy, balanced accuracy, AUC and ECE on the test
-    split when there is one, else on validation.
+    Args:
+        runs: Finished runs of one config (at least one).
+
+    Returns:
+        ``(summary, split)``: metric name -> ``(mean, std)``, on the test split
+        when the runs have one, else on validation.
+
+    Raises:
+        DataError: ``runs`` is empty.
     """
     from medviz.metrics import summarize_runs
 
-    if repeats < 1:
-        raise DataError(f"repeats must be at least 1, got {repeats}")
-    runs = []
-    for i in range(repeats):
-        run = train_and_package(replace(config, seed=config.seed + i), data, name=name, **options)
-        runs.append(run)
-        if on_run_end is not None:
-            on_run_end(i, run)
+    if not runs:
+        raise DataError("no runs to summarise")
     split = "test" if "test" in runs[0].evaluations else "val"
     rows = []
     for run in runs:
@@ -396,4 +397,77 @@ def train_repeats(
                 "seconds": run.result.seconds,
             }
         )
-    return RepeatedRuns(runs=runs, summary=summarize_runs(rows), split=split)
+    return summarize_runs(rows), split
+
+
+def train_repeats(
+    config: TrainConfig,
+    data: Dataset,
+    *,
+    repeats: int,
+    name: str,
+    on_run_end: Callable[[int, PackagedRun], None] | None = None,
+    on_epoch_end: Callable[[EpochProgress], None] | None = None,
+    on_batch_end: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **options,
+) -> RepeatedRuns:
+    """Train ``repeats`` times with seeds ``config.seed + i``; summarise mean ± std.
+
+    The one repeat loop of MedViz: ``python -m medviz train --repeats`` and the
+    app's background :class:`~medviz.services.jobs.TrainingJob` both run it.
+    The summary covers accuracy, balanced accuracy, AUC and ECE on the test
+    split when there is one, else on validation (see :func:`summarize_repeats`).
+
+    Args:
+        config: Training settings; run ``i`` uses seed ``config.seed + i``.
+        data: Dataset with train and val splits.
+        repeats: Number of runs (at least 1).
+        name: Model name for the cards.
+        on_run_end: Called with ``(index, run)`` after each packaged run.
+        on_epoch_end: Passed to :func:`medviz.training.train` for every run.
+        on_batch_end: Passed to :func:`medviz.training.train` for every run.
+        should_stop: Polled by the trainer after every batch and here after
+            every run: once it returns ``True`` the current run keeps its best
+            weights and no further run starts. A run stopped before its first
+            epoch ended is dropped when an earlier run finished.
+        **options: Further keyword arguments of :func:`train_and_package`.
+
+    Returns:
+        The finished runs and their summary (:attr:`RepeatedRuns.stopped` says
+        whether ``should_stop`` cut the loop short).
+
+    Raises:
+        DataError: ``repeats`` is below 1.
+        MedvizError: A run failed, or the first run was stopped before its
+            first epoch ended (no model to keep).
+    """
+    if repeats < 1:
+        raise DataError(f"repeats must be at least 1, got {repeats}")
+
+    def stop_requested() -> bool:
+        return should_stop is not None and bool(should_stop())
+
+    runs: list[PackagedRun] = []
+    for i in range(repeats):
+        try:
+            run = train_and_package(
+                replace(config, seed=config.seed + i),
+                data,
+                name=name,
+                on_epoch_end=on_epoch_end,
+                on_batch_end=on_batch_end,
+                should_stop=should_stop,
+                **options,
+            )
+        except MedvizError:
+            if runs and stop_requested():
+                break  # stopped before this run's first epoch: keep the finished ones
+            raise
+        runs.append(run)
+        if on_run_end is not None:
+            on_run_end(i, run)
+        if stop_requested():
+            break
+    summary, split = summarize_repeats(runs)
+    return RepeatedRuns(runs=runs, summary=summary, split=split, stopped=stop_requested())

@@ -12,7 +12,7 @@ from medviz.data import DATASETS
 from medviz.ui import cache, components, state
 
 components.page_header(
-    "Augment",
+    "augment",
     "Augmentations are applied on the fly while training. Each one must keep the image "
     "realistic: an image no scanner could produce teaches the network the wrong thing.",
 )

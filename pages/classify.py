@@ -10,11 +10,12 @@ import streamlit as st
 from medviz.errors import MedvizError
 from medviz.explain import COLORMAPS, overlay
 from medviz.plots import probability_figure
+from medviz.services.predict import Classification, classify
+from medviz.services.uploads import decode_upload
 from medviz.ui import cache, components, settings, state
-from medviz.ui.predict import Classification, classify, decode_upload
 
 components.page_header(
-    "Classify",
+    "classify",
     "Upload one or more images — or pick an embedded example — to see the model's answer, "
     "the evidence it used (Grad-CAM) and whether the image is like its training data.",
 )
@@ -85,8 +86,8 @@ else:
 # --- results -------------------------------------------------------------------------------------
 def run(name: str, data: bytes) -> Classification:
     """Classify one file, memoised in this session by model and file content."""
-    memo: dict = st.session_state.setdefault("_classify_memo", {})
-    key = (cache.model_token(entry), name, hashlib.sha1(data).hexdigest())
+    memo = app.classifications
+    key = f"{cache.model_token(entry)}|{name}|{hashlib.sha1(data).hexdigest()}"
     if key not in memo:
         decoded = decode_upload(data, name=name, max_mb=max_mb)
         memo[key] = classify(bundle, explainer, decoded, name=name)

@@ -14,7 +14,7 @@ from medviz.ui import cache, components, settings, state
 from medviz.ui.state import DatasetChoice
 
 components.page_header(
-    "Data",
+    "data",
     "Choose the images to train and evaluate on, and check their health — imbalance, "
     "duplicates, leakage, shortcuts — before you trust any score.",
 )

@@ -14,10 +14,8 @@ from medviz.metrics import (
     evaluation_at_threshold,
     format_mean_std,
     normalize_class_name,
-    sensitivity_specificity,
     summarize_runs,
     threshold_for_sensitivity,
-    youden_threshold,
 )
 from medviz.plots import (
     calibration_figure,
@@ -34,7 +32,7 @@ from medviz.ui.state import DatasetChoice
 N_BOOTSTRAP = 500
 
 components.page_header(
-    "Evaluate",
+    "evaluate",
     "How good is the active model on held-out data — and how sure are we? Click a cell of "
     "the confusion matrix to see its images.",
 )
@@ -173,7 +171,7 @@ def _policy_threshold(policy: str, target: float) -> tuple[float | None, str]:
         cache.model_token(entry), choice.key, "val", 0, cache.bundle(entry), data
     )
     if policy == "youden":
-        value, how = youden_threshold(val.y_true, val.y_prob), "Youden's J"
+        value, how = val.youden_threshold or math.nan, "Youden's J"
     else:
         value = threshold_for_sensitivity(val.y_true, val.y_prob, target)
         how = f"sensitivity ≥ {target:.0%}"
@@ -191,19 +189,19 @@ if ev.is_binary:
     with right:
         # The card's threshold and policy are where a model starts; a policy chosen later
         # moves the slider, which stays free to move by hand.
-        if st.session_state.get("_eval_threshold_for") != entry.key or any(
+        setting = state.recall("evaluate_threshold", context=entry.key)
+        if setting is None or any(
             k not in st.session_state for k in ("eval_policy", "eval_threshold")
         ):
-            st.session_state["_eval_threshold_for"] = entry.key
+            setting = state.ThresholdSetting(
+                note=f"Threshold from the model card: {card.threshold_method}."
+                if card.threshold is not None
+                else "Threshold 0.5 on the temperature-calibrated probability."
+            )
+            state.remember("evaluate_threshold", setting, context=entry.key)
             st.session_state["eval_policy"] = _card_policy()
             st.session_state["eval_threshold"] = _on_slider(
                 card.threshold if card.threshold is not None else 0.5
-            )
-            st.session_state["_eval_policy_applied"] = None
-            st.session_state["_eval_policy_note"] = (
-                f"Threshold from the model card: {card.threshold_method}."
-                if card.threshold is not None
-                else "Threshold 0.5 on the temperature-calibrated probability."
             )
         policy = (
             st.segmented_control(
@@ -230,15 +228,17 @@ if ev.is_binary:
                 disabled=policy != "sensitivity",
             )
         )
-        wanted = (policy, target if policy == "sensitivity" else None, choice.key)
-        if st.session_state["_eval_policy_applied"] is None:
-            st.session_state["_eval_policy_applied"] = wanted  # the card's value stands
-        elif wanted != st.session_state["_eval_policy_applied"]:
-            st.session_state["_eval_policy_applied"] = wanted
+        wanted = state.PolicyRequest(
+            policy, target if policy == "sensitivity" else None, choice.key
+        )
+        if setting.applied is None:
+            setting.applied = wanted  # the card's value stands
+        elif wanted != setting.applied:
+            setting.applied = wanted
             value, note = _policy_threshold(policy, target)
             if value is not None:
                 st.session_state["eval_threshold"] = _on_slider(value)
-            st.session_state["_eval_policy_note"] = note
+            setting.note = note
         threshold = slider_col.slider(
             f"Decision threshold on P({card.class_names[1]})",
             0.0,
@@ -248,9 +248,9 @@ if ev.is_binary:
             key="eval_threshold",
             help="Every number and figure on this page follows it.",
         )
-        st.caption(st.session_state["_eval_policy_note"])
+        st.caption(setting.note)
         ev = evaluation_at_threshold(ev, threshold)
-        sens, spec = sensitivity_specificity(y_true, y_prob, threshold)
+        sens, spec = ev.per_class[1].sensitivity, ev.per_class[1].specificity
         c = st.columns(2)
         c[0].metric("Sensitivity", _fmt(sens))
         c[1].metric("Specificity", _fmt(spec))
@@ -464,10 +464,10 @@ def _robustness_section() -> None:
         "site may fool it."
     )
     token = cache.model_token(entry)
-    wanted = (token, choice.key, split, n_images)
+    wanted = state.StressRequest(token, choice.key, split, n_images)
     if st.button("Run the stress test", icon=":material/speed:", key="eval_stress_run"):
-        st.session_state["eval_stress"] = wanted
-    if st.session_state.get("eval_stress") != wanted:
+        state.remember("evaluate_stress", wanted)
+    if state.recall("evaluate_stress") != wanted:
         return
     report = None
     with components.user_errors(), st.spinner("Shifting images and predicting…"):

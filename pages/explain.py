@@ -26,11 +26,12 @@ from medviz.explain.layers import default_feature_layer
 from medviz.explain.trust import with_model_classes
 from medviz.inference import calibrated_probabilities
 from medviz.plots import probability_figure
-from medviz.ui import cache, components, settings
-from medviz.ui.predict import decode_upload
+from medviz.services.predict import predict_image
+from medviz.services.uploads import decode_upload
+from medviz.ui import cache, components, settings, state
 
 components.page_header(
-    "Explain",
+    "explain",
     "What did the network look at, and what has it learned? Compare heatmap methods on one "
     "image, open up its layers, synthesise what it responds to, and check the explanations.",
 )
@@ -103,12 +104,10 @@ with components.user_errors():
 if image is None:
     st.stop()
 digest = cache.image_digest(image)
+image_context = f"{token}|{digest}"  # results kept for this model and image
 # The same calibrated probability and decided class as on Classify (card temperature and
 # threshold), so one image never shows two answers.
-probabilities = calibrated_probabilities(
-    explainer.predict(explainer.prepare(image)), card.temperature
-)[0]
-predicted = int(bundle.decide(probabilities[None])[0])
+probabilities, predicted = predict_image(bundle, explainer, image)
 class_index = predicted if target < 0 else int(target)
 
 VIEWS = [
@@ -152,8 +151,7 @@ if view == VIEWS[0]:
             references = components.family_references(
                 token, digest, explainer, image, explained, layer
             )
-        stored_loc = st.session_state.get("explain_loc")
-        loc_report = stored_loc[1] if stored_loc is not None and stored_loc[0] == token else None
+        loc_report = state.recall("explain_loc", context=token)
         columns = st.columns(len(results) + 1)
         columns[0].image(components.upscale(image, 256), caption="input", width="stretch")
         for column, result in zip(columns[1:], results, strict=True):
@@ -228,8 +226,7 @@ if view == VIEWS[3]:
     am_target = am_cols[0].radio("Target", ["class", "filter"], horizontal=True, key="am_target")
     if am_target == "class":
         # Default: the class this image is predicted as (again for each new image or model).
-        if st.session_state.get("_am_class_for") != (token, digest):
-            st.session_state["_am_class_for"] = (token, digest)
+        if state.context_changed("explain_am_class", image_context):
             st.session_state["am_class"] = predicted
         am_class = am_cols[1].selectbox(
             "Class",
@@ -260,11 +257,10 @@ if view == VIEWS[3]:
                 steps=am_steps,
                 on_step=_am_step,
             )
-            st.session_state["explain_am"] = (token, result)
+            state.remember("explain_am", result, context=token)
         bar.empty()
-    stored = st.session_state.get("explain_am")
-    if stored is not None and stored[0] == token:
-        result = stored[1]
+    result = state.recall("explain_am", context=token)
+    if result is not None:
         left, right = st.columns([1, 1])
         left.image(
             components.upscale(result.image, 320),
@@ -314,11 +310,10 @@ if view == VIEWS[4]:
                 steps_per_octave=dd_steps,
                 on_step=_dd_step,
             )
-            st.session_state["explain_dd"] = (token, digest, dream)
+            state.remember("explain_dd", dream, context=image_context)
         bar.empty()
-    stored = st.session_state.get("explain_dd")
-    if stored is not None and stored[0] == token and stored[1] == digest:
-        dream = stored[2]
+    dream = state.recall("explain_dd", context=image_context)
+    if dream is not None:
         frame = st.slider("Frame", 0, len(dream.frames) - 1, len(dream.frames) - 1, key="dd_frame")
         left, right = st.columns(2)
         left.image(components.upscale(image, 320), caption="input", width="stretch")
@@ -348,20 +343,14 @@ if view == VIEWS[5]:
     checks = st.columns(3)
     if checks[0].button("Sanity check", icon=":material/shuffle:", key="trust_sanity"):
         with components.user_errors(), st.spinner("Randomising the top layers…"):
-            st.session_state["explain_sanity"] = (
-                token,
-                digest,
-                sanity_check(
-                    explainer, image, method="gradcam", class_index=class_index, layer=layer
-                ),
+            check = sanity_check(
+                explainer, image, method="gradcam", class_index=class_index, layer=layer
             )
+            state.remember("explain_sanity", check, context=image_context)
     if checks[1].button("Method agreement", icon=":material/join_inner:", key="trust_agree"):
         with components.user_errors(), st.spinner("Grad-CAM, occlusion, integrated gradients…"):
-            st.session_state["explain_agree"] = (
-                token,
-                digest,
-                family_agreement(explainer, image, class_index=class_index, layer=layer),
-            )
+            agreement = family_agreement(explainer, image, class_index=class_index, layer=layer)
+            state.remember("explain_agree", agreement, context=image_context)
     if checks[2].button(
         "Lesion localisation",
         icon=":material/my_location:",
@@ -379,23 +368,20 @@ if view == VIEWS[5]:
             data = with_model_classes(data, names)
             trained_on = str(card.training.get("dataset", ""))
             split = "test" if trained_on == data.name and "test" in data.available_splits else "all"
-            st.session_state["explain_loc"] = (
-                token,
-                localization_score(
-                    explainer,
-                    data,
-                    method="gradcam",
-                    layer=layer,
-                    split=split,
-                    max_images=60,
-                    n_bootstrap=500,
-                ),
+            report = localization_score(
+                explainer,
+                data,
+                method="gradcam",
+                layer=layer,
+                split=split,
+                max_images=60,
+                n_bootstrap=500,
             )
+            state.remember("explain_loc", report, context=token)
     if problem is not None:
         st.info(problem[:1].upper() + problem[1:], icon=":material/info:")
-    sanity = st.session_state.get("explain_sanity")
-    if sanity is not None and sanity[:2] == (token, digest):
-        check = sanity[2]
+    check = state.recall("explain_sanity", context=image_context)
+    if check is not None:
         verdict = "passed" if check.passed else "FAILED"
         st.markdown(
             f"**Sanity check {verdict}:** rank correlation {check.correlation:.2f} between the "
@@ -408,11 +394,9 @@ if view == VIEWS[5]:
         pair[1].image(
             components.upscale(overlay(image, check.randomized), 200), caption="randomised"
         )
-    loc = st.session_state.get("explain_loc")
-    loc_report = loc[1] if loc is not None and loc[0] == token else None
-    agree = st.session_state.get("explain_agree")
-    if agree is not None and agree[:2] == (token, digest):
-        agreement = agree[2]
+    loc_report = state.recall("explain_loc", context=token)
+    agreement = state.recall("explain_agree", context=image_context)
+    if agreement is not None:
         titles = [METHODS[m].title for m in agreement.methods]
         verdict = "the families agree" if agreement.passed else "the families DISAGREE"
         st.markdown(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from medviz.ui import cache, components, settings, state
+from medviz.ui import cache, components, pages, settings, state
 
 st.title(f"{settings.APP_TITLE}", anchor=False)
 st.markdown(
@@ -24,7 +24,7 @@ with demo.container(border=True):
     if st.button("Run the demo", type="primary", icon=":material/rocket_launch:", key="run_demo"):
         with components.user_errors():
             components.start_demo()
-            st.switch_page(components.PAGE_PATHS["classify"])
+            st.switch_page(pages.path("classify"))
 
 with glance.container(border=True):
     st.markdown("### :material/dashboard: At a glance")
@@ -79,7 +79,7 @@ for column, (title, text, page, icon) in zip(uses, CARDS, strict=True):
     with column.container(border=True, height="stretch"):
         st.markdown(f"**{title}**")
         st.caption(text)
-        st.page_link(components.PAGE_PATHS[page], label=f"Open {page.title()}", icon=icon)
+        st.page_link(pages.path(page), label=f"Open {page.title()}", icon=icon)
 
 st.caption(
     f":material/medical_information: {settings.DISCLAIMER} MedViz is a research and teaching "

@@ -15,7 +15,7 @@ from medviz.ui import cache, components, settings, state
 from medviz.ui.state import ModelEntry
 
 components.page_header(
-    "Models",
+    "models",
     "Every model carries its card: classes, input, training data, held-out metrics, "
     "calibration, operating threshold and limitations. Activate one to use it everywhere.",
 )

@@ -11,13 +11,13 @@ from medviz.augment import AugmentConfig
 from medviz.data import DATASETS
 from medviz.metrics import format_mean_std
 from medviz.plots import history_figure, runs_figure
+from medviz.services.jobs import TrainingJob, format_seconds, slug
 from medviz.training import TrainConfig
-from medviz.ui import cache, components, settings, state
-from medviz.ui.jobs import TrainingJob, format_seconds, slug
+from medviz.ui import cache, components, pages, settings, state
 from medviz.zoo import ARCHITECTURES, DEFAULT_ARCH
 
 components.page_header(
-    "Train",
+    "train",
     "Pick an architecture and its training settings. Training runs in the background: you "
     "can change settings or switch pages while it runs, and stop it at any time.",
 )
@@ -241,8 +241,7 @@ def live_progress(job: TrainingJob) -> None:
             help="Stops after the current batch and keeps the best weights so far.",
             key=f"train_stop_{job.id}",
         )
-    if not job.running and st.session_state.get("train_refreshed") != job.id:
-        st.session_state["train_refreshed"] = job.id
+    if not job.running and state.context_changed("train_refreshed", job.id):
         st.rerun(scope="app")  # the new model joins the sidebar and the model list
 
 
@@ -251,11 +250,12 @@ def live_curves(job: TrainingJob) -> None:
     """The Plotly curves, redrawn (less often) from the history so far."""
     snap = job.snapshot()
     epochs = len(next(iter(snap.history.values()), []))
-    memo = st.session_state.get("_train_curves")
-    if memo is None or memo[0] != (job.id, epochs):  # rebuild only after a new epoch
-        memo = ((job.id, epochs), history_figure(snap.history))
-        st.session_state["_train_curves"] = memo
-    st.plotly_chart(memo[1], key=f"train_history_{job.id}")
+    context = f"{job.id}|{epochs}"
+    figure = state.recall("train_curves", context=context)
+    if figure is None:  # rebuild only after a new epoch
+        figure = history_figure(snap.history)
+        state.remember("train_curves", figure, context=context)
+    st.plotly_chart(figure, key=f"train_history_{job.id}")
 
 
 live_progress(job)
@@ -299,16 +299,14 @@ if done:
             st.plotly_chart(runs_figure(job.summary), key=f"train_runs_{job.id}")
         links = st.columns(3)
         links[0].page_link(
-            components.PAGE_PATHS["evaluate"], label="Evaluate it", icon=":material/monitoring:"
+            pages.path("evaluate"), label="Evaluate it", icon=":material/monitoring:"
         )
         links[1].page_link(
-            components.PAGE_PATHS["classify"],
+            pages.path("classify"),
             label="Classify with it",
             icon=":material/image_search:",
         )
-        links[2].page_link(
-            components.PAGE_PATHS["models"], label="Download it", icon=":material/download:"
-        )
+        links[2].page_link(pages.path("models"), label="Download it", icon=":material/download:")
 
 if len(app.jobs) > 1:
     with st.expander(f"Earlier trainings in this session ({len(app.jobs) - 1})"):

@@ -9,7 +9,7 @@ import pytest
 
 from medviz.errors import DataError
 from medviz.pipeline import RepeatedRuns, select_run
-from medviz.ui.jobs import TrainingJob
+from medviz.services.jobs import TrainingJob
 
 
 def _run(name: str, val_auc: float, test_auc: float, val_acc: float = 0.8, test_acc: float = 0.8):

@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from medviz.ui import pages as ui_pages
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("MEDVIZ_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -25,17 +27,8 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
 ERROR_ALERT = '[data-testid="stAlertContentError"]'
 
-#: (navigation title, page heading) of every page, in navigation order.
-PAGES: tuple[tuple[str, str], ...] = (
-    ("Home", "MedViz"),
-    ("Data", "Data"),
-    ("Augment", "Augment"),
-    ("Train", "Train"),
-    ("Evaluate", "Evaluate"),
-    ("Models", "Models"),
-    ("Classify", "Classify"),
-    ("Explain", "Explain"),
-)
+#: (navigation title, page heading) of every page, in navigation order (from the app's registry).
+PAGES: tuple[tuple[str, str], ...] = tuple((page.title, page.heading) for page in ui_pages.PAGES)
 
 
 class ServerError(RuntimeError):

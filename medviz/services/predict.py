@@ -1,7 +1,7 @@
 """One image in, the answer and the reason out: the predict path of the app AND the CLI.
 
-The Classify page (through :mod:`medviz.ui.predict`) and ``python -m medviz
-predict`` both call :func:`classify`, so calibrated probabilities, the
+The Classify page and ``python -m medviz predict`` both call :func:`classify`
+(the Explain page :func:`predict_image`), so calibrated probabilities, the
 operating threshold, the out-of-distribution check and the DICOM modality
 warning are computed in one place. It uses only the
 :class:`~medviz.explain.Explainer`'s compiled functions, so after
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medviz.errors import DataError, ModelError
+from medviz.errors import ModelError
 from medviz.ood.features import penultimate_layer, pool, resolve_layer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,13 +195,6 @@ class Classification:
         }
 
 
-def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Apply a card's calibration temperature (see ``inference.calibrated_probabilities``)."""
-    from medviz.inference import calibrated_probabilities
-
-    return calibrated_probabilities(probs, temperature)
-
-
 # Parsed detectors by card identity: parsing a few thousand numbers per image is wasted work.
 _DETECTORS: dict[int, tuple[dict, OodDetector]] = {}
 _DETECTORS_LOCK = threading.Lock()
@@ -356,6 +349,34 @@ def display_meta(decoded: DecodedImage) -> dict[str, Any]:
     return shown
 
 
+def _decide(bundle: ModelBundle, explainer: Explainer, x: np.ndarray) -> tuple[np.ndarray, int]:
+    from medviz.inference import calibrated_probabilities
+
+    probs = calibrated_probabilities(explainer.predict(x), bundle.card.temperature)
+    return probs[0], int(bundle.decide(probs)[0])
+
+
+def predict_image(
+    bundle: ModelBundle, explainer: Explainer, image: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """The calibrated answer for one image at the model's input size (as :func:`classify`).
+
+    Args:
+        bundle: The model and its card (temperature, threshold).
+        explainer: The model's :class:`~medviz.explain.Explainer`.
+        image: ``(S, S, C)`` (or ``(1, S, S, C)``) raw pixels in 0–255.
+
+    Returns:
+        ``(probabilities, predicted)``: the ``(K,)`` temperature-calibrated
+        probabilities and the decided class (card threshold for binary models,
+        else argmax), so a page never shows two answers for one image.
+
+    Raises:
+        DataError: ``image`` does not fit the model's input.
+    """
+    return _decide(bundle, explainer, explainer.prepare(image))
+
+
 def classify(
     bundle: ModelBundle,
     explainer: Explainer,
@@ -382,8 +403,7 @@ def classify(
     started = time.perf_counter()
     x_uint8 = to_model_input(decoded.pixels, image_size=card.image_size, channels=card.channels)
     x = explainer.prepare(x_uint8)
-    probs = calibrated(explainer.predict(x), card.temperature)
-    predicted = int(bundle.decide(probs)[0])
+    probs, predicted = _decide(bundle, explainer, x)
     explained, layer = None, ""
     if heatmap:
         explanation = explainer.explain(x_uint8, method="gradcam", class_index=predicted)
@@ -402,7 +422,7 @@ def classify(
         original=np.asarray(decoded.pixels),
         model_input=x_uint8,
         class_names=tuple(card.class_names),
-        probabilities=np.asarray(probs[0], np.float64),
+        probabilities=np.asarray(probs, np.float64),
         predicted=predicted,
         heatmap=explained,
         layer=layer,
@@ -412,18 +432,3 @@ def classify(
         warnings=tuple(warnings),
         seconds=seconds,
     )
-
-
-def decode_upload(data: bytes, *, name: str, max_mb: int) -> DecodedImage:
-    """Decode an uploaded image, refusing files over ``max_mb`` megabytes.
-
-    Raises:
-        DataError: Too large, empty, or not a supported image.
-    """
-    from medviz.data import decode_image
-
-    if len(data) > max_mb * 1024 * 1024:
-        raise DataError(
-            f"{name}: the file is {len(data) / 1e6:.1f} MB; at most {max_mb} MB are accepted"
-        )
-    return decode_image(data, name=name)

@@ -21,7 +21,7 @@ import json
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,7 +118,7 @@ def _load_bundle(path: str, version: float) -> ModelBundle:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _shared_explainer(path: str, version: float) -> Explainer:
     from medviz.explain import Explainer
-    from medviz.ui.predict import warm_up
+    from medviz.services.predict import warm_up
 
     bundle = _load_bundle(path, version)
     explainer = Explainer(bundle.model)
@@ -147,7 +147,7 @@ def explainer(entry: ModelEntry) -> Explainer:
     cached = entry.info.get("explainer")
     if cached is None:
         from medviz.explain import Explainer
-        from medviz.ui.predict import warm_up
+        from medviz.services.predict import warm_up
 
         cached = Explainer(bundle(entry).model)
         warm_up(cached, entry.card)
@@ -206,21 +206,18 @@ def _load_upload(
     _data: bytes,
     group_pattern: str | None = None,
 ) -> Dataset:
-    from medviz.data import DEFAULT_IMAGE_SIZE, load_npz, load_zip
+    from medviz.services.uploads import load_uploaded_dataset
 
     del digest  # the cache key; _data is not hashed
-    label = Path(name).stem
-    common = {
-        "channels": channels or 1,
-        "seed": seed,
-        "limit_per_class": limit,
-        "name": label,
-        "origin": name,  # messages name the uploaded file
-        "group_pattern": group_pattern,
-    }
-    if name.lower().endswith(".npz"):
-        return load_npz(_data, image_size=image_size, **common)
-    return load_zip(_data, image_size=image_size or DEFAULT_IMAGE_SIZE, **common)
+    return load_uploaded_dataset(
+        _data,
+        name=name,
+        image_size=image_size,
+        channels=channels,
+        limit_per_class=limit,
+        seed=seed,
+        group_pattern=group_pattern,
+    )
 
 
 def dataset(
@@ -265,22 +262,18 @@ def dataset_for_model(
 ) -> Dataset:
     """``choice`` loaded at the model's input size and channels, labels in the model's order.
 
-    Same contract as :func:`medviz.cli.load_for_model`, but through the shared cache
-    and for uploads too. ``classes`` ("normal,pneumonia" or "0=normal,…") first
-    renames the data's classes (:func:`medviz.data.dataset.rename_classes`).
+    :func:`medviz.services.datasets.dataset_for_model` (the CLI's too) on the
+    dataset loaded through the shared cache, uploads included. ``classes``
+    ("normal,pneumonia" or "0=normal,…") first renames the data's classes.
 
     Raises:
         MedvizError: The class names of data and model do not match (the message
             lists both), or ``classes`` does not fit the data.
     """
-    from medviz.data.dataset import rename_classes
-    from medviz.metrics import match_classes
+    from medviz.services import datasets
 
     data = dataset(choice, image_size=card.image_size, channels=card.channels)
-    if classes and classes.strip():
-        data = rename_classes(data, classes)
-    mapping = match_classes(card.class_names, data.class_names)
-    return replace(data, labels=mapping[data.labels], class_names=tuple(card.class_names))
+    return datasets.dataset_for_model(data, card, classes=classes)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -12,20 +12,9 @@ import numpy as np
 import streamlit as st
 
 from medviz.errors import MedvizError
-from medviz.ui import cache, settings, state
+from medviz.ui import cache, pages, settings, state
 
 log = logging.getLogger(__name__)
-
-PAGE_PATHS = {
-    "home": "pages/home.py",
-    "data": "pages/data.py",
-    "augment": "pages/augment.py",
-    "train": "pages/train.py",
-    "evaluate": "pages/evaluate.py",
-    "classify": "pages/classify.py",
-    "explain": "pages/explain.py",
-    "models": "pages/models.py",
-}
 
 
 # --- timings -------------------------------------------------------------------------------------
@@ -89,9 +78,17 @@ def style() -> None:
     st.html(f"<style>{STYLE_SHEET.read_text(encoding='utf-8')}</style>")
 
 
-def page_header(title: str, intro: str) -> None:
-    """The page title and one line on what the page is for."""
-    st.title(title, anchor=False)
+def page_header(key: str, intro: str) -> None:
+    """The page's title (its :attr:`~medviz.ui.pages.Page.heading`) and one line on what it is for.
+
+    Args:
+        key: The page's key in :data:`medviz.ui.pages.PAGES`, e.g. ``"classify"``.
+        intro: One sentence or two under the title.
+
+    Raises:
+        ValueError: ``key`` names no page.
+    """
+    st.title(pages.page(key).heading, anchor=False)
     st.caption(intro)
 
 
@@ -121,7 +118,7 @@ def sidebar() -> None:
         job = state.running_job()
         if job is not None:
             st.markdown("**Training**")
-            st.page_link(PAGE_PATHS["train"], label=job.title, icon=":material/model_training:")
+            st.page_link(pages.path("train"), label=job.title, icon=":material/model_training:")
         st.divider()
         if settings.demo_forced():
             st.badge("Demo mode", icon=":material/co_present:", color="blue")
@@ -186,7 +183,7 @@ def require_model(purpose: str) -> state.ModelEntry | None:
         with user_errors():
             activate_shipped()
             st.rerun()
-    cols[1].page_link(PAGE_PATHS["models"], label="Browse models", icon=":material/inventory_2:")
+    cols[1].page_link(pages.path("models"), label="Browse models", icon=":material/inventory_2:")
     return None
 
 

@@ -23,8 +23,9 @@ from medviz.ui import settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from medviz.augment import AugmentConfig
+    from medviz.services.jobs import TrainingJob
+    from medviz.services.predict import Classification
     from medviz.store import ModelBundle, ModelCard
-    from medviz.ui.jobs import TrainingJob
 
 STATE_KEY = "_medviz_state"
 
@@ -115,6 +116,67 @@ class DatasetChoice:
         return self.source if self.kind == "registry" else None
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A page's value kept across reruns, with what it belongs to.
+
+    Attributes:
+        context: What the value belongs to (model token, image digest, dataset
+            key …, joined by ``|``); :func:`recall` returns the value only in
+            the same context.
+        value: The kept value (a result dataclass, a selection, a figure).
+    """
+
+    context: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class StressRequest:
+    """The Evaluate page's stress test a user asked for (it runs on a click only).
+
+    Attributes:
+        model: The model's cache token.
+        dataset: The dataset choice's key.
+        split: The split stress-tested.
+        images: Sample size.
+    """
+
+    model: str
+    dataset: str
+    split: str
+    images: int
+
+
+@dataclass(frozen=True)
+class PolicyRequest:
+    """A threshold policy chosen on the Evaluate page, and where it was fitted.
+
+    Attributes:
+        policy: ``"calibrated"``, ``"youden"`` or ``"sensitivity"``.
+        target: Target sensitivity (``None`` for the other policies).
+        dataset: The dataset choice's key (its validation split fits the policy).
+    """
+
+    policy: str
+    target: float | None
+    dataset: str
+
+
+@dataclass
+class ThresholdSetting:
+    """The Evaluate page's threshold state for one model (kept with :func:`remember`).
+
+    Attributes:
+        applied: The policy whose threshold the slider last received
+            (``None``: the card's threshold still stands).
+        note: How the slider's current threshold was found (shown under it).
+    """
+
+    applied: PolicyRequest | None = None
+    note: str = ""
+
+
 @dataclass
 class AppState:
     """Everything one browser session owns."""
@@ -127,7 +189,8 @@ class AppState:
     augment: AugmentConfig | None = None
     demo_toggle: bool = False
     classify_example: int | None = None
-    selections: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    selections: dict[str, Kept] = field(default_factory=dict)
+    classifications: dict[str, Classification] = field(default_factory=dict)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     created: float = field(default_factory=time.time)
 
@@ -156,15 +219,27 @@ def remember(name: str, value: Any, *, context: str = "") -> None:
     whenever its figure changes. ``context`` says what the selection belongs to
     (model, dataset, split …); :func:`recall` forgets it when the context changes.
     """
-    get().selections[name] = (context, value)
+    get().selections[name] = Kept(context, value)
 
 
 def recall(name: str, *, context: str = "", default: Any = None) -> Any:
     """The selection :func:`remember` kept under ``name`` in the same context, else ``default``."""
     kept = get().selections.get(name)
-    if kept is None or kept[0] != context:
+    if kept is None or kept.context != context:
         return default
-    return kept[1]
+    return kept.value
+
+
+def context_changed(name: str, context: str) -> bool:
+    """Whether ``context`` differs from the one seen under ``name`` last time (then keep it).
+
+    For things done once per context, e.g. resetting a widget's default for a
+    new image, or one rerun after a training job ended.
+    """
+    if recall(name, context=context, default=False):
+        return False
+    remember(name, True, context=context)
+    return True
 
 
 # --- models --------------------------------------------------------------------------------------

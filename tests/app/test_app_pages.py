@@ -20,14 +20,15 @@ from app_helpers import (
     wait_for_job,
 )
 
-PAGES = ["home", "data", "augment", "train", "evaluate", "classify", "explain", "models"]
+from medviz.ui.pages import PAGES
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.key)
 def test_page_renders_empty(app, page):
-    goto(app, page)
+    goto(app, page.key)
     assert_clean(app)
-    assert app.title, "every page has a title"
+    # A page missing from app.py's navigation would show the Home page instead.
+    assert app.title and app.title[0].value == page.heading
 
 
 def test_sidebar_shows_disclaimer_active_model_and_dataset(app):
@@ -203,8 +204,8 @@ def test_evaluate_stress_section_runs_on_a_click(default_model, monkeypatch):
     assert "Clean accuracy" in shown and "Worst shift" in shown
     assert "Gaussian blur" in shown  # the table names every shift
     assert len(app.get("plotly_chart")) == charts + 1
-    stored = app.session_state["eval_stress"]
-    assert stored[-1] == 16
+    stored = app_state(app).selections["evaluate_stress"].value
+    assert stored.split == "test" and stored.images == 16
     app.run()  # a rerun keeps the result (cached) without another click
     assert_clean(app)
     assert "Worst shift" in texts(app)

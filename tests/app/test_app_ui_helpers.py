@@ -11,7 +11,7 @@ from medviz.errors import DataError, ModelError
 
 
 def test_decode_upload_refuses_files_over_the_limit():
-    from medviz.ui.predict import decode_upload
+    from medviz.services.uploads import decode_upload
 
     with pytest.raises(DataError, match="at most 1 MB"):
         decode_upload(b"\0" * (1024 * 1024 + 1), name="big.png", max_mb=1)
@@ -33,8 +33,8 @@ def test_decode_upload_refuses_files_over_the_limit():
     ],
 )
 def test_modality_warning(code, modality, warns):
+    from medviz.services.predict import modality_warning
     from medviz.store import ModelCard
-    from medviz.ui.predict import modality_warning
 
     card = ModelCard(name="m", class_names=("a", "b"), image_size=8, channels=1, modality=modality)
     warning = modality_warning({"format": "DICOM", "modality": code}, card)
@@ -44,7 +44,7 @@ def test_modality_warning(code, modality, warns):
 
 def test_display_meta_never_holds_identifiers():
     from medviz.data import DecodedImage
-    from medviz.ui.predict import display_meta
+    from medviz.services.predict import display_meta
 
     decoded = DecodedImage(
         pixels=np.zeros((4, 4), np.uint8),
@@ -66,8 +66,8 @@ def test_error_message_keeps_file_names_and_capitalises_sentences():
 
 def test_job_snapshot_is_consistent_before_start():
     from medviz.data.synthetic import generate_microcalc
+    from medviz.services.jobs import TrainingJob, format_seconds, slug
     from medviz.training import TrainConfig
-    from medviz.ui.jobs import TrainingJob, format_seconds, slug
 
     data = generate_microcalc(20, image_size=16, seed=1)
     job = TrainingJob(
@@ -83,9 +83,9 @@ def test_job_snapshot_is_consistent_before_start():
 
 
 def test_penultimate_layer_of_the_shipped_model():
+    from medviz.ood.features import penultimate_layer
     from medviz.store import load_bundle
     from medviz.ui import settings
-    from medviz.ui.predict import penultimate_layer
 
     bundle = load_bundle(settings.models_dir() / settings.DEFAULT_MODEL)
     assert penultimate_layer(bundle.model) == "dropout"

@@ -31,8 +31,8 @@ def test_concurrent_first_loads_share_one_model(shipped_model):
 
 def test_concurrent_predictions_equal_sequential_ones(shipped_model, images):
     from medviz.data.images import DecodedImage
+    from medviz.services.predict import classify
     from medviz.ui import cache
-    from medviz.ui.predict import classify
 
     path = str(shipped_model)
     bundle = cache._load_bundle(path, cache._version(path))

@@ -20,6 +20,7 @@ from corpus import encode
 from medviz.data.paths import allowed_roots, confine_path
 from medviz.errors import DataError, MedvizError, ModelError, OfflineError
 from medviz.store import load_bundle, validate_repo_id
+from medviz.ui.pages import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER_ENV = "MEDVIZ_TEST_PWNED_MARKER"
@@ -339,16 +340,13 @@ def test_demo_mode_error_messages_hide_server_paths(monkeypatch):
     assert shown.startswith("model.keras: could not load") and "Training" in shown
 
 
-PAGES = ["home", "data", "augment", "train", "evaluate", "classify", "explain", "models"]
-
-
 def test_demo_mode_pages_show_no_server_path(monkeypatch):
     from medviz.data.registry import data_root
 
     monkeypatch.setenv("MEDVIZ_DEMO", "1")
     app = make_app()
     secrets = [str(ROOT), str(data_root()), str(Path.home()), str(ROOT.parent)]
-    for page in PAGES:
+    for page in KEYS:
         goto(app, page)
         assert not app.exception, page
         shown = texts(app)

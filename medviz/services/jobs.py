@@ -1,14 +1,14 @@
-"""Training outside the script thread.
+"""Training outside the caller's thread: a background job a front end polls.
 
-Streamlit reruns a page's script on every widget change and stops it when the
-user switches page, so a training run cannot live in the script. A
-:class:`TrainingJob` runs :func:`medviz.pipeline.train_and_package` in a daemon
-thread; the thread only writes to the job object (under its lock), never to
-Streamlit. The job is kept in the session's :class:`~medviz.ui.state.AppState`,
-so only that session sees it; the Train page polls :meth:`TrainingJob.snapshot`
-from an ``st.fragment(run_every=…)``. The Stop button sets an
-:class:`threading.Event` the trainer polls after every batch
-(``should_stop``), and the best weights seen so far are kept.
+A web page's script is rerun on every widget change and stopped when the user
+switches page, so a training run cannot live in it. A :class:`TrainingJob`
+runs :func:`medviz.pipeline.train_repeats` (the one repeat loop, also behind
+``python -m medviz train --repeats``) in a daemon thread; the thread only
+writes to the job object (under its lock). The app keeps the job in the
+session's state (:class:`medviz.ui.state.AppState`) and its Train page polls
+:meth:`TrainingJob.snapshot`. :meth:`TrainingJob.stop` sets a
+:class:`threading.Event` the trainer polls after every batch (``should_stop``),
+and the best weights seen so far are kept.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from medviz.errors import MedvizError
 
@@ -144,37 +144,33 @@ class TrainingJob:
             self._epoch = self._batch = None
 
     def _run(self) -> None:
-        from medviz.pipeline import train_and_package
+        from medviz.pipeline import train_repeats
 
-        options: dict[str, Any] = {
-            "name": self.name,
-            "title": self.title,
-            "modality": self.modality,
-            "command": "MedViz web app (Train page)",
-            "on_epoch_end": self._on_epoch,
-            "on_batch_end": self._on_batch,
-            "should_stop": self._stop.is_set,
-            "n_bootstrap": self.n_bootstrap,
-            # The stress table is one click away on Evaluate; here it would delay the model
-            # a user just stopped by tens of seconds on a laptop CPU.
-            "stress_images": 0,
-        }
         status: Status = "finished"
         try:
-            for i in range(self.repeats):
-                config = replace(self.config, seed=self.config.seed + i)
-                run = train_and_package(config, self.data, **options)
-                self._on_run_end(i, run)
-                if self._stop.is_set():
-                    break
-            if self._stop.is_set():
+            repeated = train_repeats(
+                self.config,
+                self.data,
+                repeats=self.repeats,
+                name=self.name,
+                title=self.title,
+                modality=self.modality,
+                command="MedViz web app (Train page)",
+                on_run_end=self._on_run_end,
+                on_epoch_end=self._on_epoch,
+                on_batch_end=self._on_batch,
+                should_stop=self._stop.is_set,
+                n_bootstrap=self.n_bootstrap,
+                # The stress table is one click away on Evaluate; here it would delay the
+                # model a user just stopped by tens of seconds on a laptop CPU.
+                stress_images=0,
+            )
+            if repeated.stopped:
                 status = "stopped"
-            self._summarise()
+            with self._lock:
+                self.summary, self.summary_split = repeated.summary, repeated.split
         except MedvizError as err:
-            if self._stop.is_set() and self.runs:
-                status = "stopped"
-                self._summarise()
-            elif self._stop.is_set():
+            if self._stop.is_set():
                 status, self.error = "stopped", f"Stopped before the first epoch ended: {err}"
             else:
                 status, self.error = "failed", str(err)
@@ -185,29 +181,6 @@ class TrainingJob:
         with self._lock:
             self.status = status
             self.finished = time.time()
-
-    def _summarise(self) -> None:
-        """Mean ± std over the finished runs (as :func:`medviz.pipeline.train_repeats` does)."""
-        from medviz.metrics import summarize_runs
-
-        if not self.runs:
-            return
-        split = "test" if "test" in self.runs[0].evaluations else "val"
-        rows = []
-        for run in self.runs:
-            ev = run.evaluations[split]
-            rows.append(
-                {
-                    "accuracy": ev.accuracy,
-                    "balanced_accuracy": ev.balanced_accuracy,
-                    "auc": ev.auc,
-                    "ece": ev.ece,
-                    "seconds": run.result.seconds,
-                }
-            )
-        with self._lock:
-            self.summary_split = split
-            self.summary = summarize_runs(rows)
 
     # --- reading ----------------------------------------------------------------------------
     def snapshot(self) -> JobSnapshot:
