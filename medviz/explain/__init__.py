@@ -59,7 +59,7 @@ _EXPORTS: dict[str, str] = {
     "SanityCheck": "medviz.explain.trust",
     "TrustSummary": "medviz.explain.checks",
     "activation_maximization": "medviz.explain.activation_max",
-    "bootstrap_ci": "medviz.explain.trust",
+    "bootstrap_ci": "medviz.metrics.bootstrap",
     "cam_agreement": "medviz.explain.trust",
     "canonical_method": "medviz.explain.methods",
     "check_heatmap": "medviz.explain.checks",
@@ -156,7 +156,6 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         LocalizationBaseline,
         LocalizationReport,
         SanityCheck,
-        bootstrap_ci,
         cam_agreement,
         deletion_insertion,
         localization_score,
@@ -168,6 +167,7 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         topk_iou,
         with_model_classes,
     )
+    from medviz.metrics.bootstrap import bootstrap_ci
 
 __all__ = [
     "CAM_METHODS",

@@ -31,6 +31,7 @@ from medviz.errors import DataError, ModelError
 from medviz.explain.engine import Explainer, get_explainer
 from medviz.explain.methods import canonical_method, run_method
 from medviz.explain.saliency import Baseline, baseline_image
+from medviz.metrics.bootstrap import bootstrap_ci
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -592,20 +593,6 @@ class LocalizationReport:
             "better_than_baselines": self.passed,
             "seconds": self.seconds,
         }
-
-
-def bootstrap_ci(
-    values: np.ndarray, *, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (``(n,)``)."""
-    v = np.asarray(values, np.float64)
-    if len(v) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_bootstrap, len(v)))].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(means, [tail, 100.0 - tail])
-    return float(lo), float(hi)
 
 
 def _baselines(
