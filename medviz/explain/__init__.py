@@ -5,6 +5,8 @@ One module per technique (as in tf-keras-vis and MONAI):
 * :mod:`~medviz.explain.layers`: which layers can be explained.
 * :mod:`~medviz.explain.engine`: :class:`Explainer`, the per-model cache of
   compiled TensorFlow functions every method runs on.
+* :mod:`~medviz.explain.maps`: upsampling and ``[0, 1]`` normalisation, the
+  steps every method ends with.
 * :mod:`~medviz.explain.cams`: Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM.
 * :mod:`~medviz.explain.saliency`: saliency, SmoothGrad, integrated
   gradients, occlusion.
@@ -85,7 +87,7 @@ _EXPORTS: dict[str, str] = {
     "map_class_names": "medviz.explain.trust",
     "method_options": "medviz.explain.methods",
     "normalize_feature_maps": "medviz.explain.features",
-    "normalize_maps": "medviz.explain.engine",
+    "normalize_maps": "medviz.explain.maps",
     "occlusion_sensitivity": "medviz.explain.saliency",
     "pointing_game": "medviz.explain.trust",
     "randomized_copy": "medviz.explain.trust",
@@ -124,7 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         foreground_mass,
         trust_summary,
     )
-    from medviz.explain.engine import Explainer, clear_cache, get_explainer, normalize_maps
+    from medviz.explain.engine import Explainer, clear_cache, get_explainer
     from medviz.explain.features import (
         feature_grid,
         feature_maps,
@@ -135,6 +137,7 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         tile,
     )
     from medviz.explain.layers import conv_layers, default_cam_layer, layer_names
+    from medviz.explain.maps import normalize_maps
     from medviz.explain.methods import (
         CAM_METHODS,
         METHODS,

@@ -18,6 +18,7 @@ import numpy as np
 
 import medviz
 from medviz.errors import ModelError
+from medviz.inference import calibrated_probabilities, model_input_spec, predict_proba
 from medviz.store.atomic import atomic_write_json, atomic_write_text, fsync_file
 from medviz.store.card import (
     CARD_FILE,
@@ -54,8 +55,6 @@ class ModelBundle:
 
     def predict_proba(self, images: np.ndarray, *, calibrated: bool = True) -> np.ndarray:
         """Probabilities ``(N, K)`` for a uint8 batch of any size, temperature-scaled by default."""
-        from medviz.inference import calibrated_probabilities, predict_proba
-
         probs = predict_proba(self.model, images)
         if calibrated:
             probs = calibrated_probabilities(probs, self.card.temperature)
@@ -144,8 +143,6 @@ def _resolve_model_file(path: Path) -> Path:
 
 
 def _infer_card(model: Any, name: str) -> ModelCard:
-    from medviz.inference import model_input_spec
-
     height, _, channels = model_input_spec(model)
     units = int(model.outputs[0].shape[-1])
     n_classes = 2 if units == 1 else units
@@ -183,8 +180,6 @@ def load_model_file(path: str | Path, *, safe_mode: bool = True) -> Any:
 
 def validate_against_card(model: Any, card: ModelCard) -> None:
     """Raise :class:`ModelError` if the model's input/output disagree with its card."""
-    from medviz.inference import model_input_spec
-
     height, _, channels = model_input_spec(model)
     units = int(model.outputs[0].shape[-1])
     n_outputs = 2 if units == 1 else units
