@@ -463,6 +463,8 @@ class Explainer:
         **options: Any,
     ):
         """Explain one image; see :func:`medviz.explain.explain`."""
+        # The one call up the layers (engine → methods → cams/saliency → engine): a
+        # convenience for callers holding an Explainer; imported here, never at the top.
         from medviz.explain.methods import run_method
 
         return run_method(
@@ -493,6 +495,7 @@ class Explainer:
             ``(heatmaps (N, H, W) float32 in [0, 1], classes (N,), probabilities
             (N, n_classes))``.
         """
+        # See explain(): the convenience call up into the method registry.
         from medviz.explain.methods import run_batch
 
         return run_batch(
