@@ -11,7 +11,7 @@ scikit-learn), so it is cheap to import and safe to call from any page. Every
 ratio whose denominator is zero is ``nan``, without a runtime warning.
 
 Modules, by concern (each imports only those above it):
-``inputs`` (checks, JSON helpers) → ``types`` (result dataclasses) →
+``inputs`` (checks, JSON helpers) → ``results`` (result dataclasses) →
 ``bootstrap`` (the one resampler) → ``curves`` (confusion, ROC/PR, rank AUC) →
 ``thresholds`` (operating points) → ``calibration`` (ECE, temperature) →
 ``evaluation`` (``evaluate``, run summaries); ``classes`` (name matching).
@@ -45,6 +45,7 @@ from medviz.metrics.curves import (
 )
 from medviz.metrics.evaluation import evaluate, format_mean_std, summarize_runs
 from medviz.metrics.inputs import as_class_probabilities
+from medviz.metrics.results import Calibration, ClassMetrics, Evaluation, PrCurve, RocCurve
 from medviz.metrics.thresholds import (
     THRESHOLD_POLICIES,
     ThresholdChoice,
@@ -56,7 +57,6 @@ from medviz.metrics.thresholds import (
     threshold_for_sensitivity,
     youden_threshold,
 )
-from medviz.metrics.types import Calibration, ClassMetrics, Evaluation, PrCurve, RocCurve
 
 # Names of the single-module era, kept for callers and tests that use them.
 _stratified_counts = stratified_counts

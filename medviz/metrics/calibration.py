@@ -9,7 +9,7 @@ import numpy as np
 
 from medviz.errors import MedvizError
 from medviz.metrics.inputs import as_class_probabilities, as_labels, check_lengths
-from medviz.metrics.types import Calibration
+from medviz.metrics.results import Calibration
 
 # Temperatures are searched on a log scale inside these bounds.
 TEMPERATURE_BOUNDS: tuple[float, float] = (0.05, 20.0)

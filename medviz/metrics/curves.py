@@ -9,7 +9,7 @@ import numpy as np
 
 from medviz.errors import MedvizError
 from medviz.metrics.inputs import binary_inputs, check_threshold, confusion_counts, ratio
-from medviz.metrics.types import ClassMetrics, PrCurve, RocCurve
+from medviz.metrics.results import ClassMetrics, PrCurve, RocCurve
 
 
 def class_metrics(confusion: np.ndarray, class_names: Sequence[str]) -> tuple[ClassMetrics, ...]:

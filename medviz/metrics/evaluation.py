@@ -19,8 +19,8 @@ from medviz.metrics.inputs import (
     check_threshold,
     confusion_counts,
 )
+from medviz.metrics.results import Evaluation, RocCurve
 from medviz.metrics.thresholds import youden_threshold
-from medviz.metrics.types import Evaluation, RocCurve
 
 # --------------------------------------------------------------------------- #
 # evaluate

@@ -12,7 +12,7 @@ import numpy as np
 from medviz.errors import MedvizError
 from medviz.metrics.curves import class_metrics, roc_curve, sensitivity_specificity
 from medviz.metrics.inputs import binary_inputs, check_threshold, confusion_counts, json_float
-from medviz.metrics.types import Evaluation
+from medviz.metrics.results import Evaluation
 
 
 def youden_threshold(y_true: np.ndarray, y_prob: np.ndarray) -> float:
