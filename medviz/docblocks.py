@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medviz.store import atomic_write_text
+
 
 def block_body(text: str, begin: str, end: str) -> str | None:
     """The text between ``begin`` and ``end`` (stripped), or ``None`` without both markers."""
@@ -38,8 +40,6 @@ def update_file(path: Path, begin: str, end: str, body: str) -> bool:
     Raises:
         ValueError: The file has no such block.
     """
-    from medviz.store import atomic_write_text
-
     text = Path(path).read_text(encoding="utf-8")
     try:
         new = replace_block(text, begin, end, body)

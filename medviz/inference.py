@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from medviz.errors import ModelError
+from medviz.metrics import apply_temperature, as_class_probabilities, logits_from_probabilities
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -65,8 +66,6 @@ def predict_proba(model, images: np.ndarray, *, batch_size: int = 256) -> np.nda
     Returns:
         ``(N, K)`` float32 probabilities (``K = 2`` for a sigmoid model).
     """
-    from medviz.metrics import as_class_probabilities
-
     x = prepare_batch(images, model)
     out = []
     for start in range(0, len(x), batch_size):
@@ -93,8 +92,6 @@ def calibrated_probabilities(probabilities: np.ndarray, temperature: float) -> n
     Raises:
         MedvizError: Not probabilities, or ``temperature`` is not positive.
     """
-    from medviz.metrics import apply_temperature, as_class_probabilities, logits_from_probabilities
-
     if temperature == 1.0:
         return as_class_probabilities(probabilities)
     return apply_temperature(logits_from_probabilities(probabilities), temperature)

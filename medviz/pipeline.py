@@ -20,9 +20,23 @@ from dataclasses import dataclass, replace
 
 from medviz.data.dataset import Dataset
 from medviz.errors import DataError, MedvizError
-from medviz.metrics import ThresholdChoice, ThresholdPolicy
+from medviz.inference import penultimate_features, predict_proba
+from medviz.metrics import (
+    ThresholdChoice,
+    ThresholdPolicy,
+    apply_temperature,
+    choose_threshold,
+    evaluate,
+    fit_temperature,
+    logits_from_probabilities,
+    parse_threshold_policy,
+    summarize_runs,
+)
+from medviz.ood import fit_reference
 from medviz.store import ModelBundle, ModelCard, default_preprocessing
+from medviz.stress import stress_split
 from medviz.training import EpochProgress, TrainConfig, TrainResult, train
+from medviz.zoo import parameter_counts
 
 
 @dataclass
@@ -57,8 +71,6 @@ def evaluate_split(
     n_bootstrap: int = 1000,
 ):
     """Evaluate a bundle on one split with its card's threshold and temperature."""
-    from medviz.metrics import evaluate
-
     subset = data.split(split)
     probs = bundle.predict_proba(subset.images, calibrated=calibrated)
     threshold = bundle.card.threshold if probs.shape[1] == 2 else None
@@ -100,8 +112,6 @@ def operating_threshold(
         MedvizError: Unknown policy, or a fitted policy on a split that lacks
             a class.
     """
-    from medviz.metrics import choose_threshold, parse_threshold_policy
-
     card = bundle.card
     if card.n_classes != 2:
         return None
@@ -163,8 +173,6 @@ def train_and_package(
         A :class:`PackagedRun` (nothing is written to disk; use
         :func:`medviz.store.save_bundle`).
     """
-    from medviz.metrics import parse_threshold_policy
-
     parse_threshold_policy(threshold_policy)  # a bad policy fails before training
     result = train(
         config,
@@ -211,18 +219,6 @@ def package_result(
     Raises:
         DataError: ``result`` holds no finished epoch.
     """
-    from medviz.inference import penultimate_features, predict_proba
-    from medviz.metrics import (
-        apply_temperature,
-        choose_threshold,
-        fit_temperature,
-        logits_from_probabilities,
-        parse_threshold_policy,
-    )
-    from medviz.ood import fit_reference
-    from medviz.stress import stress_split
-    from medviz.zoo import parameter_counts
-
     policy = parse_threshold_policy(threshold_policy)
     config = result.config
     if result.best_epoch < 0:
@@ -380,8 +376,6 @@ def summarize_repeats(runs: Sequence[PackagedRun]) -> tuple[dict[str, tuple[floa
     Raises:
         DataError: ``runs`` is empty.
     """
-    from medviz.metrics import summarize_runs
-
     if not runs:
         raise DataError("no runs to summarise")
     split = "test" if "test" in runs[0].evaluations else "val"

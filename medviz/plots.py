@@ -27,6 +27,7 @@ from medviz.metrics import (
     sensitivity_specificity,
     sensitivity_specificity_curve,
 )
+from medviz.stress import SHIFTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from medviz.stress import StressReport
@@ -447,8 +448,6 @@ def stress_figure(report: StressReport) -> go.Figure:
         clean value, and the clean level a dashed horizontal line (a layout
         shape) in each panel. Undefined AUCs (a class absent) are gaps.
     """
-    from medviz.stress import SHIFTS
-
     severities = [0, *report.severities]
     auc_title = "AUC" if len(report.class_names) == 2 else "Macro AUC (one-vs-rest)"
     fig = make_subplots(

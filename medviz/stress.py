@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medviz.errors import DataError, MedvizError
+from medviz.inference import predict_proba
+from medviz.metrics import apply_temperature, evaluate, logits_from_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
     from medviz.data.dataset import Dataset
@@ -541,9 +543,6 @@ def stress_test(
         MedvizError: Unknown shift, bad severity or option, or a threshold on
             a multi-class model.
     """
-    from medviz.inference import predict_proba
-    from medviz.metrics import apply_temperature, evaluate, logits_from_probabilities
-
     started = time.perf_counter()
     images = _check_images(images)
     labels = np.asarray(labels)

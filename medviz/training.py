@@ -20,6 +20,7 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
+from medviz import guidance
 from medviz.augment import AugmentConfig, augment_batch, build_augmenter
 from medviz.autotune import JitDecision, decide_jit, measure_jit, probe_key
 from medviz.data.balance import class_weights, undersample
@@ -509,8 +510,6 @@ def _guided_setup(
     ``keep``) and the val images and labels that :func:`train` prepared.
     """
     x_train, y_train, x_val, y_val = inputs
-    from medviz import guidance
-
     if train_set.masks is None or val_set.masks is None:
         raise DataError(
             f"cam_guidance={config.cam_guidance} needs lesion masks, and dataset "

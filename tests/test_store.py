@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 
@@ -123,6 +124,34 @@ def test_card_validation_and_markdown():
     text = render_card_markdown(card)
     assert "license: cc-by-4.0" in text and "`a`, `b`" in text
     assert ModelCard.from_dict({**card.to_dict(), "future_field": 1}) == card
+
+
+def test_card_front_matter_is_valid_hub_metadata():
+    from huggingface_hub import ModelCard as HubCard
+
+    card = ModelCard(
+        name="x",
+        class_names=("a", "b"),
+        image_size=8,
+        channels=1,
+        licence="none stated (Open-i images)",
+        training={"dataset": "chest"},
+        metrics={
+            "val": {"accuracy": 0.9, "auc": float("nan")},
+            "test": {"accuracy": 0.8, "auc": 0.85},
+        },
+    )
+    data = HubCard(render_card_markdown(card)).data
+    assert data.license == "other" and data.license_name == "none-stated-open-i-images"
+    assert data.library_name == "keras" and "medical-imaging" in data.tags
+    assert data.model_name == "x"
+    got = {(r.dataset_split, r.metric_type): r.metric_value for r in data.eval_results}
+    assert got == {("val", "accuracy"): 0.9, ("test", "accuracy"): 0.8, ("test", "roc_auc"): 0.85}
+    plain = render_card_markdown(dataclasses.replace(card, metrics={}, licence="CC BY 4.0"))
+    assert plain.startswith(
+        "---\nlibrary_name: keras\nlicense: cc-by-4.0\ntags:\n- medviz\n- image-classification\n"
+        "- medical-imaging\n- unknown\npipeline_tag: image-classification\n---\n\n# x\n"
+    )
 
 
 def test_run_store_records_history_and_model(tiny_packaged, tmp_path):

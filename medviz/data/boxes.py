@@ -40,9 +40,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from medviz.data.dataset import Dataset, assign_splits
-from medviz.data.folders import _build, _is_junk, _Member
-from medviz.data.groups import join_groups
+from medviz.data.dataset import Dataset, Provenance, assign_splits
+from medviz.data.folders import Member, build_dataset, is_junk
+from medviz.data.groups import find_groups, join_groups
 from medviz.data.images import IMAGE_SUFFIXES, decode_image, to_model_input
 from medviz.errors import DataError
 
@@ -72,7 +72,7 @@ def has_annotations(path: str | Path) -> bool:
     if not root.is_dir():
         return False
     for _folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not _is_junk(d)]
+        dirs[:] = [d for d in dirs if not is_junk(d)]
         stems = {PurePosixPath(f).stem for f in files if _is_image_name(f)}
         for file in files:
             p = PurePosixPath(file)
@@ -244,12 +244,12 @@ def load_annotated_folder(
             f"or <image stem>{MASK_TAG}.png masks beside the images"
         )
     real_root = root.resolve()
-    images: list[_Member] = []
+    images: list[Member] = []
     annotations: dict[str, Path] = {}
     for folder, dirs, files in os.walk(root):  # symlinked folders are not followed
-        dirs[:] = sorted(d for d in dirs if not _is_junk(d))
+        dirs[:] = sorted(d for d in dirs if not is_junk(d))
         for file in files:
-            if _is_junk(file):
+            if is_junk(file):
                 continue
             full = Path(folder, file)
             if full.is_symlink() and not full.resolve().is_relative_to(real_root):
@@ -258,13 +258,13 @@ def load_annotated_folder(
             if is_annotation(rel):
                 annotations[rel] = full
             else:
-                images.append(_Member(rel, full.read_bytes))
+                images.append(Member(rel, full.read_bytes))
     if not annotations:
         raise DataError(
             f"{root}: no annotation found; put <image stem>.txt (boxes: 'x_center y_center "
             f"width height' relative) or <image stem>{MASK_TAG}.png beside the images"
         )
-    data = _build(
+    data = build_dataset(
         images,
         origin=str(root),
         name=name or root.name,
@@ -377,9 +377,6 @@ def merge_lesion_data(
     Raises:
         DataError: Shapes differ, ``lesions`` has no masks, or a class is unknown.
     """
-    from medviz.data.dataset import Provenance
-    from medviz.data.groups import find_groups
-
     if lesions.masks is None:
         raise DataError(f"dataset {lesions.name!r} has no lesion masks to merge")
     if data.image_shape != lesions.image_shape:

@@ -31,7 +31,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, g
 from pydicom.pixels import pixel_array as decode_pixel_array
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from medviz.data.images import (
+from medviz.data.pixels import (
     MAX_PIXELS,
     DecodedImage,
     one_line,

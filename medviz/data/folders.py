@@ -81,7 +81,7 @@ _READ_ERRORS = (
 
 
 @dataclass(frozen=True)
-class _Member:
+class Member:
     """A file of the source: its relative POSIX path and how to read its bytes."""
 
     path: str
@@ -92,7 +92,7 @@ class _Member:
 class _Candidate:
     """A file that should hold an image of ``label_name`` in ``split`` (or no split)."""
 
-    member: _Member
+    member: Member
     split: str | None
     label_name: str
 
@@ -157,15 +157,15 @@ def load_folder(
     outside: list[tuple[str, str]] = []
     real_root = root.resolve()
     for folder, dirs, files in os.walk(root):  # symlinked folders are not followed
-        dirs[:] = sorted(d for d in dirs if not _is_junk(d))
+        dirs[:] = sorted(d for d in dirs if not is_junk(d))
         for file in files:
             full = Path(folder, file)
             rel = full.relative_to(root).as_posix()
             if full.is_symlink() and not full.resolve().is_relative_to(real_root):
                 outside.append((rel, "symbolic link to a file outside the dataset folder; skipped"))
                 continue
-            members.append(_Member(rel, full.read_bytes))
-    return _build(
+            members.append(Member(rel, full.read_bytes))
+    return build_dataset(
         members,
         pre_skipped=outside,
         origin=str(root),
@@ -241,9 +241,9 @@ def load_zip(
         infos = [info for info in archive.infolist() if not info.is_dir()]
         _check_archive(infos, origin, max_uncompressed=max_uncompressed, max_ratio=max_ratio)
         members = [
-            _Member(info.filename.replace("\\", "/"), partial(archive.read, info)) for info in infos
+            Member(info.filename.replace("\\", "/"), partial(archive.read, info)) for info in infos
         ]
-        return _build(
+        return build_dataset(
             members,
             origin=origin,
             name=name or default_name,
@@ -307,7 +307,7 @@ def complete_splits(
     return splits, source
 
 
-def _is_junk(part: str) -> bool:
+def is_junk(part: str) -> bool:
     """Hidden and OS bookkeeping entries (``.DS_Store``, ``._x``, ``__MACOSX``)."""
     return part.startswith(".") or part in _JUNK_NAMES
 
@@ -356,13 +356,13 @@ def _check_options(
         )
 
 
-def _plan(members: list[_Member], origin: str) -> tuple[list[_Candidate], list[tuple[str, str]]]:
+def _plan(members: list[Member], origin: str) -> tuple[list[_Candidate], list[tuple[str, str]]]:
     """Find the layout: which files are images of which class and split, and what is skipped."""
     skipped: list[tuple[str, str]] = []
-    entries: list[tuple[tuple[str, ...], _Member]] = []
+    entries: list[tuple[tuple[str, ...], Member]] = []
     for member in sorted(members, key=lambda m: m.path):
         parts = tuple(p for p in member.path.split("/") if p not in ("", "."))
-        if not parts or any(_is_junk(p) for p in parts):
+        if not parts or any(is_junk(p) for p in parts):
             continue
         if parts[-1].lower().endswith(".zip"):
             skipped.append((member.path, "nested zip archive ignored"))
@@ -416,7 +416,7 @@ def _looks_like_image(file_name: str) -> bool:
 
 
 def _classify(
-    entries: list[tuple[tuple[str, ...], _Member]],
+    entries: list[tuple[tuple[str, ...], Member]],
     split: str | None,
     skipped: list[tuple[str, str]],
 ) -> list[_Candidate]:
@@ -476,8 +476,8 @@ def _workers() -> int:
     return min(8, (os.cpu_count() or 1) + 2)
 
 
-def _build(
-    members: list[_Member],
+def build_dataset(
+    members: list[Member],
     *,
     origin: str,
     name: str,
@@ -490,7 +490,25 @@ def _build(
     group_pattern: str | None = None,
     pre_skipped: list[tuple[str, str]] | None = None,
 ) -> Dataset:
-    """Plan, decode in parallel and assemble the :class:`Dataset`."""
+    """Plan, decode in parallel and assemble the :class:`Dataset` (folders, zips, box sets).
+
+    Args:
+        members: The source's files.
+        origin: The source as named in messages.
+        name: Dataset name.
+        image_size: Side length ``S`` every image is resized to (square).
+        channels: 1 (grayscale) or 3 (RGB).
+        seed: Seed of the splits the source lacks.
+        licence: Licence of the data.
+        limit_per_class: Keep the first ``K`` files of every split and class.
+        fractions: Train/val/test fractions for splits that are assigned or
+            carved out of train.
+        group_pattern: Patient-id regular expression (see :func:`load_folder`).
+        pre_skipped: ``(path, reason)`` of files the caller already skipped.
+
+    Returns:
+        The :class:`Dataset` with ``(N, S, S, channels)`` images, as :func:`load_folder`.
+    """
     _check_options(image_size, channels, limit_per_class, fractions)
     if group_pattern:
         compile_pattern(group_pattern)  # a bad pattern fails before any file is read

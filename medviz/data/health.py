@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from medviz.data.dataset import SPLITS, Dataset
+from medviz.data.groups import cross_matches
 
 IMBALANCE_RATIO = 3.0
 """Largest/smallest class count above which the report warns."""
@@ -332,8 +333,6 @@ def cross_dataset_report(a: Dataset, b: Dataset, **options: object) -> CrossData
     Returns:
         The :class:`CrossDatasetReport`.
     """
-    from medviz.data.groups import cross_matches
-
     matches = cross_matches(a.images, b.images, **options)  # type: ignore[arg-type]
 
     def source(data: Dataset, i: int) -> str:

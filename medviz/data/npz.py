@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from medviz.data.dataset import SPLITS, Dataset, Provenance
-from medviz.data.download import MedmnistSource
 from medviz.data.folders import complete_splits
 from medviz.data.groups import compile_pattern, find_groups
 from medviz.data.images import rgb_to_gray, to_model_input
+from medviz.data.medmnist import MEDMNIST, MedmnistSource
 from medviz.errors import DataError
 
 
@@ -181,7 +181,7 @@ def recognise_medmnist(file_name: str, keys: Sequence[str]) -> MedmnistSource | 
     known flag such as ``pneumoniamnist`` (``pneumoniamnist_224``,
     ``pneumoniamnist_train_val`` …) and it holds only MedMNIST keys
     (``{train,val,test}_{images,labels}``). Its class names then come from
-    the MedMNIST info table (:data:`medviz.data.download.MEDMNIST`, taken from
+    the MedMNIST info table (:data:`medviz.data.medmnist.MEDMNIST`, taken from
     ``medmnist/info.py``) instead of ``"0"``, ``"1"`` ….
 
     Args:
@@ -189,10 +189,8 @@ def recognise_medmnist(file_name: str, keys: Sequence[str]) -> MedmnistSource | 
         keys: The array names in the file.
 
     Returns:
-        The :class:`~medviz.data.download.MedmnistSource`, or ``None``.
+        The :class:`~medviz.data.medmnist.MedmnistSource`, or ``None``.
     """
-    from medviz.data.download import MEDMNIST
-
     match = _MEDMNIST_NAME.match(Path(str(file_name)).name.lower().removesuffix(".npz"))
     if match is None or match.group(1) not in MEDMNIST:
         return None

@@ -14,7 +14,11 @@ from typing import Literal
 
 from medviz import locations
 from medviz.augment import AugmentConfig
+from medviz.data.boxes import load_annotated_folder
 from medviz.data.dataset import Dataset
+from medviz.data.folders import load_folder
+from medviz.data.npz import load_npz
+from medviz.data.synthetic import generate_microcalc
 from medviz.errors import DataError
 
 DEFAULT_DATASET = "synthetic-microcalc"
@@ -106,8 +110,6 @@ class DatasetSpec:
         size = image_size or self.image_size
         chans = channels or self.channels
         if self.kind == "generated":
-            from medviz.data.synthetic import generate_microcalc
-
             n = 2400 if limit_per_class is None else 2 * limit_per_class
             return generate_microcalc(n, image_size=size, channels=chans, seed=seed)
         path = self.path(root)
@@ -127,12 +129,8 @@ class DatasetSpec:
             "group_pattern": group_pattern or self.group_pattern,
         }
         if self.kind == "npz":
-            from medviz.data.npz import load_npz
-
             dataset = load_npz(path, class_names=self.class_names, **common)
         else:
-            from medviz.data.folders import load_folder
-
             dataset = load_folder(path, **common)
         return dataset
 
@@ -279,8 +277,6 @@ class AnnotatedFolderSpec(DatasetSpec):
         folder are grouped by runs of consecutive numbers (``group_consecutive``)
         and near-duplicates, not by a file-name pattern.
         """
-        from medviz.data.boxes import load_annotated_folder
-
         path = self.path(root)
         assert path is not None
         if not path.exists():

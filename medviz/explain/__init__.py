@@ -5,6 +5,8 @@ One module per technique (as in tf-keras-vis and MONAI):
 * :mod:`~medviz.explain.layers`: which layers can be explained.
 * :mod:`~medviz.explain.engine`: :class:`Explainer`, the per-model cache of
   compiled TensorFlow functions every method runs on.
+* :mod:`~medviz.explain.maps`: upsampling and ``[0, 1]`` normalisation, the
+  steps every method ends with.
 * :mod:`~medviz.explain.cams`: Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM.
 * :mod:`~medviz.explain.saliency`: saliency, SmoothGrad, integrated
   gradients, occlusion.
@@ -59,7 +61,7 @@ _EXPORTS: dict[str, str] = {
     "SanityCheck": "medviz.explain.trust",
     "TrustSummary": "medviz.explain.checks",
     "activation_maximization": "medviz.explain.activation_max",
-    "bootstrap_ci": "medviz.explain.trust",
+    "bootstrap_ci": "medviz.metrics.bootstrap",
     "cam_agreement": "medviz.explain.trust",
     "canonical_method": "medviz.explain.methods",
     "check_heatmap": "medviz.explain.checks",
@@ -85,7 +87,7 @@ _EXPORTS: dict[str, str] = {
     "map_class_names": "medviz.explain.trust",
     "method_options": "medviz.explain.methods",
     "normalize_feature_maps": "medviz.explain.features",
-    "normalize_maps": "medviz.explain.engine",
+    "normalize_maps": "medviz.explain.maps",
     "occlusion_sensitivity": "medviz.explain.saliency",
     "pointing_game": "medviz.explain.trust",
     "randomized_copy": "medviz.explain.trust",
@@ -122,7 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         foreground_mass,
         trust_summary,
     )
-    from medviz.explain.engine import Explainer, clear_cache, get_explainer, normalize_maps
+    from medviz.explain.engine import Explainer, clear_cache, get_explainer
     from medviz.explain.features import (
         feature_grid,
         feature_maps,
@@ -133,6 +135,7 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         tile,
     )
     from medviz.explain.layers import conv_layers, default_cam_layer, layer_names
+    from medviz.explain.maps import normalize_maps
     from medviz.explain.methods import (
         CAM_METHODS,
         METHODS,
@@ -154,7 +157,6 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         LocalizationBaseline,
         LocalizationReport,
         SanityCheck,
-        bootstrap_ci,
         cam_agreement,
         deletion_insertion,
         localization_score,
@@ -166,6 +168,7 @@ if TYPE_CHECKING:  # pragma: no cover - static names for type checkers and IDEs
         topk_iou,
         with_model_classes,
     )
+    from medviz.metrics.bootstrap import bootstrap_ci
 
 __all__ = [
     "CAM_METHODS",

@@ -161,8 +161,8 @@ class _FourierImage:
         self.imag.assign(self.imag * gain)
 
 
-def _objective_model(explainer: Explainer, layer: str | None):
-    """Callable ``x -> (B, K) logits`` or ``x -> (B, h, w, k) feature maps``."""
+def objective_model(explainer: Explainer, layer: str | None):
+    """Callable ``x -> (B, K) logits`` (``layer`` None) or ``x -> (B, h, w, k)`` feature maps."""
     if layer is None:
         sub = explainer._submodel(None)
         return lambda x: tf.cast(explainer._head_fn(sub(x, training=False)), tf.float32)
@@ -172,7 +172,12 @@ def _objective_model(explainer: Explainer, layer: str | None):
     return lambda x: tf.cast(feats(x, training=False), tf.float32)
 
 
-def _class_objective(explainer: Explainer, logits: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+def class_objective(explainer: Explainer, logits: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+    """The score to maximise for ``classes`` ``(B,)`` from ``(B, K)`` logits, shape ``(B,)``.
+
+    A single sigmoid unit gives ``±z``; a softmax head the chosen logit minus the
+    mean of the others (raising one class, not all of them).
+    """
     if explainer.binary:
         z = logits[:, 0]
         return tf.where(classes == 1, z, -z)
@@ -261,7 +266,7 @@ def activation_maximization(
 
     batch = len(index)
     image = _FourierImage(batch, h, w, c, reg.decay, seed)
-    forward = _objective_model(explainer, name)
+    forward = objective_model(explainer, name)
     rng = tf.random.Generator.from_seed(seed)
     optimizer_state = [tf.Variable(tf.zeros_like(v)) for v in image.variables for _ in (0, 1)]
     step_var = tf.Variable(0.0)
@@ -271,7 +276,7 @@ def activation_maximization(
     def objective(x: tf.Tensor) -> tf.Tensor:
         out = forward(x)
         if name is None:
-            return _class_objective(explainer, out, target)
+            return class_objective(explainer, out, target)
         # Mean activation of the chosen channel of each image.
         return tf.gather(tf.reduce_mean(out, axis=(1, 2)), target, axis=1, batch_dims=1)
 

@@ -24,9 +24,9 @@ from medviz.explain import layers as _layers
 from medviz.explain.engine import (
     DEFAULT_BATCH,
     Explainer,
-    _tf_normalize,
     get_explainer,
 )
+from medviz.explain.maps import tf_normalize, upsample
 
 GradCamMethod = Literal["gradcam", "gradcam++", "layercam"]
 _SIG = [
@@ -36,18 +36,12 @@ _SIG = [
 ]
 
 
-def _upsample(cam: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """``(B, h, w)`` → ``(B, H, W)`` bilinear, then per-map min-max to [0, 1]."""
-    big = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
-    return _tf_normalize(big)
-
-
 @tf.function(input_signature=_SIG, reduce_retracing=True)
 def _gradcam_math(feats, grads, size):
     # Channel weights: spatially averaged gradients (Selvaraju et al. 2017).
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(feats * weights, axis=-1))
-    return cam, _upsample(cam, size)
+    return cam, upsample(cam, size)
 
 
 @tf.function(input_signature=_SIG, reduce_retracing=True)
@@ -65,14 +59,14 @@ def _gradcam_pp_math(feats, grads, size):
     alphas = alphas / (norm + tf.cast(norm == 0.0, norm.dtype))
     weights = tf.reduce_sum(tf.nn.relu(grads) * alphas, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * feats, axis=-1))
-    return cam, _upsample(cam, size)
+    return cam, upsample(cam, size)
 
 
 @tf.function(input_signature=_SIG, reduce_retracing=True)
 def _layercam_math(feats, grads, size):
     # Jiang et al. 2021: element-wise positive gradients as weights.
     cam = tf.nn.relu(tf.reduce_sum(tf.nn.relu(grads) * feats, axis=-1))
-    return cam, _upsample(cam, size)
+    return cam, upsample(cam, size)
 
 
 _MATH = {"gradcam": _gradcam_math, "gradcam++": _gradcam_pp_math, "layercam": _layercam_math}
@@ -116,7 +110,7 @@ def gradient_cams(
     cls, probs, feats, grads, _ = explainer.layer_gradients(x, classes, layer=name)
     low, high = _MATH[method](feats, grads, tf.constant(x.shape[1:3], tf.int32))
     if low_resolution:
-        maps = _tf_normalize(low).numpy() if normalize else low.numpy()
+        maps = tf_normalize(low).numpy() if normalize else low.numpy()
     else:
         maps = high.numpy()
     return maps.astype(np.float32, copy=False), cls, probs
@@ -227,7 +221,7 @@ def scorecam(
         feats = feats[..., order]
     size = x.shape[1:3]
     masks = tf.image.resize(np.moveaxis(feats, -1, 0)[..., None], size, method="bilinear")
-    masks = _tf_normalize(masks[..., 0]).numpy()  # (k, H, W) in [0, 1]
+    masks = tf_normalize(masks[..., 0]).numpy()  # (k, H, W) in [0, 1]
     weights = np.empty(len(masks), np.float32)
     for start in range(0, len(masks), batch_size):
         chunk = masks[start : start + batch_size, :, :, None] * x  # (b, H, W, C)
@@ -235,5 +229,5 @@ def scorecam(
             :, cls
         ]
     cam = np.maximum(np.tensordot(feats, weights, axes=([-1], [0])), 0.0)  # (h, w)
-    heat = _upsample(tf.constant(cam[None], tf.float32), tf.constant(size, tf.int32))
+    heat = upsample(tf.constant(cam[None], tf.float32), tf.constant(size, tf.int32))
     return heat.numpy()[0], cls, probs

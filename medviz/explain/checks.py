@@ -36,6 +36,8 @@ import numpy as np
 from scipy import ndimage
 
 from medviz.errors import DataError, ModelError
+from medviz.explain.engine import get_explainer
+from medviz.explain.methods import METHODS, canonical_method, run_method
 from medviz.explain.trust import (
     DEFAULT_TOLERANCE,
     LocalizationReport,
@@ -188,8 +190,6 @@ def foreground_mass(
 # ------------------------------------------------------------ agreement
 def family_of(method: str) -> str:
     """The family of a method name (``"CAM"``, ``"gradient"`` or ``"perturbation"``)."""
-    from medviz.explain.methods import canonical_method
-
     return FAMILIES[canonical_method(method)]
 
 
@@ -267,9 +267,6 @@ def family_agreement(
     Raises:
         ModelError: Fewer than two methods or two of one family.
     """
-    from medviz.explain.engine import get_explainer
-    from medviz.explain.methods import METHODS, canonical_method, run_method
-
     keys = tuple(canonical_method(m) for m in methods)
     families = [FAMILIES[k] for k in keys]
     if len(keys) < 2 or len(set(families)) != len(families):
@@ -492,8 +489,6 @@ def trust_summary(
     Returns:
         A :class:`TrustSummary`.
     """
-    from medviz.explain.methods import canonical_method
-
     key = canonical_method(method)
     heat = np.asarray(heatmap, np.float32)
     if heat.size == 0 or np.ptp(heat) == 0:
@@ -534,8 +529,6 @@ def check_heatmap(
     Returns:
         ``(heatmap (H, W), summary)``.
     """
-    from medviz.explain.methods import canonical_method
-
     key = canonical_method(method)
     # The map itself plus the reference method of every other family.
     agreement = family_agreement(

@@ -19,6 +19,8 @@ import numpy as np
 
 from medviz.cli_support import EXIT_OK, Progress, print_json
 from medviz.errors import DataError, ModelError
+from medviz.explain.deep_dream import deep_dream
+from medviz.explain.overlay import overlay, save_png
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -165,7 +167,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Handler of ``medviz explain``."""
     from medviz.explain.engine import get_explainer
     from medviz.explain.methods import canonical_method, run_method
-    from medviz.explain.overlay import overlay, save_png
     from medviz.explain.trust import deletion_insertion, sanity_check
 
     started = time.perf_counter()
@@ -267,9 +268,7 @@ def _checks(explainer, x: np.ndarray, result):
 def cmd_dream(args: argparse.Namespace) -> int:
     """Handler of ``medviz dream``."""
     from medviz.explain.activation_max import activation_maximization
-    from medviz.explain.deep_dream import deep_dream
     from medviz.explain.engine import get_explainer
-    from medviz.explain.overlay import save_png
 
     if args.class_ is None and (args.layer is None or args.filter_ is None) and args.image is None:
         raise ModelError(

@@ -112,7 +112,7 @@ def deep_dream(
     """
     import tensorflow as tf
 
-    from medviz.explain.activation_max import _class_objective, _objective_model, default_steps
+    from medviz.explain.activation_max import class_objective, default_steps, objective_model
     from medviz.explain.engine import get_explainer
 
     started = time.perf_counter()
@@ -135,11 +135,11 @@ def deep_dream(
         if layer is not None or filter_index is not None:
             raise ModelError("give class_index or layer/filter_index, not both")
         cls = tf.constant([explainer.check_class(class_index)], tf.int32)
-        forward = _objective_model(explainer, None)
+        forward = objective_model(explainer, None)
         name = f"class {int(class_index)}"
 
         def objective(full: tf.Tensor) -> tf.Tensor:
-            return _class_objective(explainer, forward(full), cls)[0]
+            return class_objective(explainer, forward(full), cls)[0]
 
     else:
         name = _layers.resolve_cam_layer(explainer.model, layer)
@@ -149,7 +149,7 @@ def deep_dream(
                 f"filter_index {filter_index} out of range: layer {name!r} has filters "
                 f"0..{n_filters - 1}"
             )
-        feats = _objective_model(explainer, name)
+        feats = objective_model(explainer, name)
         pick = -1 if filter_index is None else int(filter_index)
 
         def objective(full: tf.Tensor) -> tf.Tensor:

@@ -45,8 +45,6 @@ import tensorflow as tf
 
 HeadKind = Literal["softmax", "sigmoid", "logits"]
 
-_TINY = float(np.finfo(np.float32).tiny)
-
 #: Images per forward pass when a method scores many perturbed inputs.
 DEFAULT_BATCH = 64
 
@@ -60,40 +58,11 @@ def _activation_name(layer: keras.layers.Layer) -> str:
     return getattr(activation, "__name__", str(activation))
 
 
-def _output_layer(model: keras.Model) -> keras.layers.Layer:
+def output_layer(model: keras.Model) -> keras.layers.Layer:
+    """The layer that produces the model's (single) output."""
     history = getattr(model.outputs[0], "_keras_history", None)
     layer = getattr(history, "operation", None) if history is not None else None
     return layer if isinstance(layer, keras.layers.Layer) else model.layers[-1]
-
-
-def normalize_maps(maps: np.ndarray) -> np.ndarray:
-    """Scale each map of a ``(N, H, W)`` stack to ``[0, 1]`` (constant maps become 0).
-
-    Args:
-        maps: ``(N, H, W)`` or ``(H, W)`` array.
-
-    Returns:
-        float32 array of the same shape.
-    """
-    maps = np.asarray(maps, dtype=np.float32)
-    single = maps.ndim == 2
-    if single:
-        maps = maps[None]
-    low = maps.min(axis=(1, 2), keepdims=True)
-    span = maps.max(axis=(1, 2), keepdims=True) - low
-    # No absolute threshold: an untrained backbone can give maps of 1e-20 that
-    # are still informative relative to themselves.
-    ok = span > _TINY
-    out = np.where(ok, (maps - low) / np.where(ok, span, 1.0), 0.0).astype(np.float32)
-    return out[0] if single else out
-
-
-def _tf_normalize(maps: tf.Tensor) -> tf.Tensor:
-    """Per-map min-max normalisation of ``(B, H, W)``; constant maps become 0."""
-    low = tf.reduce_min(maps, axis=(1, 2), keepdims=True)
-    span = tf.reduce_max(maps, axis=(1, 2), keepdims=True) - low
-    ok = span > _TINY
-    return tf.where(ok, (maps - low) / tf.where(ok, span, tf.ones_like(span)), tf.zeros_like(maps))
 
 
 class Explainer:
@@ -150,7 +119,7 @@ class Explainer:
     def _analyse_head(self) -> None:
         """Find the tensor holding the logits and how to finish the computation."""
         model = self.model
-        last = _output_layer(model)
+        last = output_layer(model)
         name = _activation_name(last)
         self._clone: keras.Model | None = None
         self._head_fn: Callable[[tf.Tensor], tf.Tensor] = lambda t: t
@@ -194,7 +163,7 @@ class Explainer:
     def _linear_clone(self) -> keras.Model:
         clone = keras.models.clone_model(self.model)
         clone.set_weights(self.model.get_weights())
-        _output_layer(clone).activation = keras.activations.linear
+        output_layer(clone).activation = keras.activations.linear
         return clone
 
     def refresh(self) -> None:
@@ -494,6 +463,8 @@ class Explainer:
         **options: Any,
     ):
         """Explain one image; see :func:`medviz.explain.explain`."""
+        # The one call up the layers (engine → methods → cams/saliency → engine): a
+        # convenience for callers holding an Explainer; imported here, never at the top.
         from medviz.explain.methods import run_method
 
         return run_method(
@@ -524,6 +495,7 @@ class Explainer:
             ``(heatmaps (N, H, W) float32 in [0, 1], classes (N,), probabilities
             (N, n_classes))``.
         """
+        # See explain(): the convenience call up into the method registry.
         from medviz.explain.methods import run_batch
 
         return run_batch(

@@ -15,7 +15,8 @@ import numpy as np
 from scipy import ndimage
 
 from medviz.errors import ModelError
-from medviz.explain.engine import DEFAULT_BATCH, Explainer, get_explainer, normalize_maps
+from medviz.explain.engine import DEFAULT_BATCH, Explainer, get_explainer
+from medviz.explain.maps import normalize_maps
 
 Baseline = Literal["black", "mean", "blur"]
 

@@ -29,8 +29,11 @@ from scipy import ndimage, stats
 
 from medviz.errors import DataError, ModelError
 from medviz.explain.engine import Explainer, get_explainer
-from medviz.explain.methods import canonical_method, run_method
+from medviz.explain.layers import resolve_cam_layer
+from medviz.explain.methods import METHODS, canonical_method, run_method
 from medviz.explain.saliency import Baseline, baseline_image
+from medviz.metrics import normalize_class_name
+from medviz.metrics.bootstrap import bootstrap_ci
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -323,8 +326,6 @@ def cam_agreement(
     first = run_method(explainer, image, method=keys[0], class_index=class_index, layer=layer)
     results = [first]
     for key in keys[1:]:
-        from medviz.explain.methods import METHODS
-
         results.append(
             run_method(
                 explainer,
@@ -455,8 +456,6 @@ def map_class_names(model_classes: Sequence[str], data_classes: Sequence[str]) -
         DataError: A data class the model does not know (the message names
             both lists), or names that repeat after normalisation.
     """
-    from medviz.metrics import normalize_class_name
-
     model_norm = [normalize_class_name(c) for c in model_classes]
     both = f"model classes {list(model_classes)}, data classes {list(data_classes)}"
     if len(set(model_norm)) != len(model_norm):
@@ -592,20 +591,6 @@ class LocalizationReport:
             "better_than_baselines": self.passed,
             "seconds": self.seconds,
         }
-
-
-def bootstrap_ci(
-    values: np.ndarray, *, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (``(n,)``)."""
-    v = np.asarray(values, np.float64)
-    if len(v) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_bootstrap, len(v)))].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(means, [tail, 100.0 - tail])
-    return float(lo), float(hi)
 
 
 def _baselines(
@@ -751,9 +736,6 @@ def localization_score(
         [topk_iou(h, m, fraction=fraction) for h, m in zip(heatmaps, masks, strict=True)],
         np.float64,
     )
-    from medviz.explain.layers import resolve_cam_layer
-    from medviz.explain.methods import METHODS
-
     used_layer = resolve_cam_layer(explainer.model, layer) if METHODS[key].needs_layer else None
     return LocalizationReport(
         method=key,

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from medviz.errors import DataError
+from medviz.metrics import as_class_probabilities
+from medviz.model_readme import render_model_readme
 from medviz.ood.detector import (
     OodDetector,
     fit_classifier,
@@ -27,7 +29,14 @@ from medviz.ood.detector import (
     score_table,
 )
 from medviz.ood.features import OUTPUT, feature_layers, input_statistics, layer_features
+from medviz.ood.reference import ReferenceStats, distances
 from medviz.ood.sources import SOURCES, Source, get_source, is_available, load_source, same_modality
+from medviz.store import (
+    CARD_FILE,
+    README_FILE,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 # Share of the in-domain flag budget given to the novelty score (the rest: the classifier).
 NOVELTY_SHARE = 0.5
@@ -87,8 +96,6 @@ class OodFit:
 
 
 def measure(model, name: str, modality: str, images: np.ndarray, layers: Sequence[str]):
-    from medviz.metrics import as_class_probabilities
-
     feats = layer_features(model, images, (*layers, OUTPUT), batch_size=64)
     probs = as_class_probabilities(feats.pop())
     return Measured(name, modality, input_statistics(images), feats, probs.argmax(axis=1))
@@ -366,8 +373,6 @@ def fit_from_measurements(
 
 def _legacy_rates(card, measured: dict[str, Measured]) -> dict[str, float] | None:
     """Flag rates of the old penultimate-distance check, on the same images."""
-    from medviz.ood.reference import ReferenceStats, distances
-
     stats = ReferenceStats.from_dict(card.reference)
     out = {}
     for key, m in measured.items():
@@ -393,9 +398,6 @@ def write_detector(bundle, detector: OodDetector) -> Path:
         DataError: The bundle was not loaded from a folder.
     """
     from dataclasses import replace as replace_card
-
-    from medviz.model_readme import render_model_readme
-    from medviz.store import CARD_FILE, README_FILE, atomic_write_json, atomic_write_text
 
     if bundle.path is None:
         raise DataError("the model was not loaded from a folder: there is no card to write")

@@ -123,9 +123,9 @@ def test_failed_save_keeps_the_previous_model(
     if where == "model.save":
         monkeypatch.setattr(type(model), "save", fault)
     elif where == "os.fsync":
-        monkeypatch.setattr("medviz.store.os.fsync", fault)
+        monkeypatch.setattr("medviz.store.atomic.os.fsync", fault)
     elif where == "os.replace":
-        monkeypatch.setattr("medviz.store.os.replace", fault)
+        monkeypatch.setattr("medviz.store.atomic.os.replace", fault)
     else:
         monkeypatch.setattr(Path, "mkdir", fault)
     with pytest.raises(ModelError) as info:
@@ -143,7 +143,7 @@ def test_failed_save_keeps_the_previous_model(
 def test_atomic_write_never_leaves_half_a_file(tmp_path, monkeypatch):
     target = tmp_path / "card.json"
     atomic_write_text(target, '{"ok": 1}')
-    monkeypatch.setattr("medviz.store.os.fsync", _disk_full)
+    monkeypatch.setattr("medviz.store.atomic.os.fsync", _disk_full)
     with pytest.raises(OSError, match="No space left"):
         atomic_write_text(target, '{"ok": 2, "long": "' + "x" * 100_000 + '"}')
     assert target.read_text() == '{"ok": 1}'
@@ -163,8 +163,8 @@ def test_store_saves_fsync_before_rename(tiny_packaged, tmp_path, monkeypatch):
         events.append(f"replace:{Path(dst).name}")
         return real_replace(src, dst)
 
-    monkeypatch.setattr("medviz.store.os.fsync", fsync)
-    monkeypatch.setattr("medviz.store.os.replace", replace)
+    monkeypatch.setattr("medviz.store.atomic.os.fsync", fsync)
+    monkeypatch.setattr("medviz.store.atomic.os.replace", replace)
     save_bundle(tiny_packaged.bundle.model, tiny_packaged.bundle.card, tmp_path / "m")
     assert events.count("fsync") >= 3, events  # model.keras, card.json, README.md
     assert events[-1] == "replace:m", "the folder is published last"
