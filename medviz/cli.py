@@ -5,6 +5,10 @@ Commands: ``datasets``, ``inspect``, ``train``, ``evaluate``, ``stress``, ``pred
 ``localize``. Conventions are in :mod:`medviz.cli_support`. ``medviz --version`` prints the
 version; TensorFlow's start-up lines are kept off stderr unless ``--verbose``
 (:mod:`medviz.quiet`).
+
+Why one module (over 600 lines): one short function per command plus the one
+argparse tree that lists them; the explanation commands already live in
+:mod:`medviz.explain.commands`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ a history dict, counts …) and returns a new :class:`plotly.graph_objects.Figur
 without side effects, so the same figure works in Streamlit, a notebook or an
 exported report. All figures share the ``"plotly_white"`` template and the
 Okabe–Ito colourblind-safe palette.
+
+Why one module (over 600 lines): many short, independent figure functions that
+share one template and palette; each page imports only the ones it draws.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ the same shape and needs only NumPy, SciPy and Pillow. Crop and resolution are
 fractions of the image side; blur is in pixels of the model input, because a
 blur below half a pixel changes nothing the model can see at any size.
 Draw the result with :func:`medviz.plots.stress_figure`.
+
+Why one module (over 600 lines): the eight shifts, their severity grid and the
+runner that applies them form one table; a shift is a few lines and is only
+meaningful next to the others.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ augment batch-wise → prefetch), keeps the best weights in memory (and, when
 asked, on disk after every improvement), and returns the best model even when
 the user pressed Stop or early stopping fired. It never touches Streamlit:
 the app drives it from a background thread through the callbacks.
+
+Why one module (over 600 lines): the train call, its callbacks (progress, stop,
+best weights, checkpoint), the tf.data pipeline and the optimizer schedule all
+read one :class:`TrainConfig` and must stay consistent with each other.
 """
 
 from __future__ import annotations

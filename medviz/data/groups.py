@@ -21,6 +21,10 @@ form one group) and returns a frozen :class:`Groups`. Nothing here imports
 TensorFlow, and SciPy only when called. Grouping takes 45–60 s for the
 5,200–5,700 images of chest X-ray or brain MRI at 128 px on two cores that
 were shared with a training run (load average 15), the time of decoding them.
+
+Why one module (over 600 lines): file-name groups, hash candidates,
+correlation confirmation and union-find are one algorithm whose thresholds
+were tuned together (see the constants below).
 """
 
 from __future__ import annotations

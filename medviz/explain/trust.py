@@ -15,6 +15,10 @@
 
 Checks of single heatmaps that can fail on real images (mass on the body,
 agreement across method families) are in :mod:`medviz.explain.checks`.
+
+Why one module (over 600 lines): every number here shares the same map, mask
+and bootstrap conventions and is reported side by side; the pass/fail checks
+built on them live in :mod:`medviz.explain.checks`.
 """
 
 from __future__ import annotations
