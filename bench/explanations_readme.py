@@ -176,6 +176,7 @@ def real_tumour(
     slow_images: int = 300,
     n_checks: int = 30,
     seed: int = 0,
+    mirror: bool = False,
     on_progress=None,
 ) -> dict[str, Any]:
     """Localisation of real lesions, with baselines, mass on the body and family agreement.
@@ -192,6 +193,9 @@ def real_tumour(
         slow_images: Sample for :data:`SLOW_METHODS`.
         n_checks: Images (seeded sample) for the mass and agreement checks.
         seed: Seed of the samples and bootstraps.
+        mirror: Also score Grad-CAM and Grad-CAM++ mirror-averaged
+            (:mod:`medviz.explain.mirror`; the app's default for models trained
+            with left-right flips), as rows ``"<method>, mirror-averaged"``.
         on_progress: Optional ``(what: str) -> None`` told before each step.
 
     Returns:
@@ -223,6 +227,20 @@ def real_tumour(
             explainer, data, method=method, split="all", fraction=None, max_images=limit, seed=seed
         )
         out["localization"][method] = report.summary()
+    for method in ("gradcam", "gradcam++") if mirror else ():
+        if on_progress is not None:
+            on_progress(f"localisation: {method}, mirror-averaged")
+        report = localization_score(
+            explainer,
+            data,
+            method=method,
+            split="all",
+            fraction=None,
+            max_images=max_images,
+            seed=seed,
+            mirror=True,
+        )
+        out["localization"][f"{method}, mirror-averaged"] = report.summary()
 
     if on_progress is not None:
         on_progress(f"mass on the body and family agreement on {n_checks} images")
@@ -335,7 +353,10 @@ def _real_tumour_lines(real: dict[str, Any]) -> list[str]:
         f"Real lesions: model `{real['model']}` on `{real['data']}` ({real['n_images']} MRI "
         "slices with a tumour box, classes matched by name). A hit is the map's maximum inside "
         f"the box grown by {first['tolerance']:.0%} of the side; IoU of as many top pixels as "
-        "the box has. The baselines are scored on the same images with the same bootstrap.",
+        "the box has. The baselines are scored on the same images with the same bootstrap. "
+        "Mirror-averaged rows average each map with its mirror image's (`medviz.explain."
+        "mirror`): the default heatmap in the app and `medviz localize` for models trained "
+        "with left-right flips, as this one.",
         "",
         "| method (real tumours) | n | pointing game [95 % CI] | image centre | random point "
         "| box IoU | centre IoU |",
@@ -423,9 +444,12 @@ def main(argv: list[str] | None = None) -> int:
 
         # A box-guided model is scored on the boxed images it never trained on.
         tumour_data, _ = restrict_to_heldout(tumour_data, tumour.card.training)
+        from medviz.explain.mirror import mirror_default
+
         real = real_tumour(
             tumour.model,
             tumour_data,
+            mirror=mirror_default(tumour.card.training),
             model_name=str(args.tumour_model),
             class_names=tuple(tumour.card.class_names),
             max_images=args.tumour_images,

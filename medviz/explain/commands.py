@@ -96,6 +96,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="IoU of the top share of heatmap pixels (default 0.05) or 'mask' (as many "
         "pixels as the lesion has)",
     )
+    loc.add_argument(
+        "--mirror",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="average each map with its mirror image's (auto: when the model was trained with "
+        "left-right flips, see medviz.explain.mirror)",
+    )
     loc.add_argument("--max-images", type=int, help="score at most this many (seeded sample)")
     loc.add_argument("--seed", type=int, default=0, help="seed of the sample and bootstrap")
     loc.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
@@ -357,6 +364,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     """Handler of ``medviz localize``."""
     from medviz.data.boxes import restrict_to_heldout
     from medviz.explain.methods import canonical_method
+    from medviz.explain.mirror import resolve_mirror
     from medviz.explain.trust import localization_score, with_model_classes
 
     method = canonical_method(args.method)
@@ -372,7 +380,12 @@ def cmd_localize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     dataset = with_model_classes(dataset, names)
-    print(f"scoring {method} on {args.data} ({args.split})...", file=sys.stderr)
+    mirror = resolve_mirror(args.mirror, card.training)
+    print(
+        f"scoring {method}{' (mirror-averaged)' if mirror else ''} on {args.data} "
+        f"({args.split})...",
+        file=sys.stderr,
+    )
     progress = Progress(1, label=method)
 
     def on_progress(done: int, total: int) -> None:
@@ -391,15 +404,17 @@ def cmd_localize(args: argparse.Namespace) -> int:
         n_bootstrap=args.bootstrap,
         seed=args.seed,
         on_progress=on_progress,
+        mirror=mirror,
     )
     progress.close()
-    payload = {"model": args.model, "data": args.data, **report.summary()}
+    payload = {"model": args.model, "data": args.data, "mirror": mirror, **report.summary()}
     if args.json:
         print_json(payload)
     else:
         iou = "mask-size" if fraction is None else f"top-{fraction:.0%}"
         print(
-            f"{method} on {report.n} lesion images of the {args.split} split "
+            f"{method}{' (mirror-averaged)' if mirror else ''} on {report.n} lesion images of "
+            f"the {args.split} split "
             f"(tolerance {report.tolerance:.0%} of the side = {report.tolerance_px:.1f} px; "
             f"model accuracy on them {report.accuracy:.1%})"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from medviz.errors import ModelError
 from medviz.explain import cams, saliency
 from medviz.explain import layers as _layers
 from medviz.explain.engine import Explainer, get_explainer
+from medviz.explain.mirror import average_with_mirror, flip
 
 
 @dataclass(frozen=True)
@@ -218,11 +219,34 @@ def run_method(
     method: str,
     class_index: int | None = None,
     layer: str | None = None,
+    mirror: bool = False,
     **options: Any,
 ) -> Explanation:
-    """Run one registered method on one image (see :func:`explain`)."""
+    """Run one registered method on one image (see :func:`explain`).
+
+    With ``mirror=True`` the map is averaged with the flipped-back map of the
+    mirror image, for the same class (:mod:`medviz.explain.mirror`).
+    """
     key = canonical_method(method)
     _check_options(key, options)
+    if mirror:
+        plain = run_method(
+            explainer, image, method=key, class_index=class_index, layer=layer, **options
+        )
+        pixels = explainer.prepare(image)[0]
+        mirrored = run_method(
+            explainer,
+            flip(pixels[None])[0],
+            method=key,
+            class_index=plain.class_index,
+            layer=layer,
+            **options,
+        )
+        return replace(
+            plain,
+            heatmap=average_with_mirror(plain.heatmap[None], mirrored.heatmap[None])[0],
+            seconds=plain.seconds + mirrored.seconds,
+        )
     info = METHODS[key]
     started = time.perf_counter()
     name = _layers.resolve_cam_layer(explainer.model, layer) if info.needs_layer else None
@@ -258,10 +282,20 @@ def run_batch(
     class_indices: np.ndarray | None = None,
     layer: str | None = None,
     batch_size: int = 32,
+    mirror: bool = False,
     **options: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Heatmaps of many images; see :meth:`Explainer.heatmaps`."""
+    """Heatmaps of many images; see :meth:`Explainer.heatmaps` and, for ``mirror``, run_method."""
     key = canonical_method(method)
+    if mirror:
+        common = {"method": key, "layer": layer, "batch_size": batch_size, **options}
+        maps, classes, probabilities = run_batch(
+            explainer, images, class_indices=class_indices, **common
+        )
+        mirrored, _, _ = run_batch(
+            explainer, flip(explainer.prepare_batch(images)), class_indices=classes, **common
+        )
+        return average_with_mirror(maps, mirrored), classes, probabilities
     _check_options(key, options)
     x = explainer.prepare_batch(images)
     if class_indices is not None and len(np.asarray(class_indices).reshape(-1)) != len(x):

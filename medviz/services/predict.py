@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medviz.errors import ModelError
+from medviz.explain.mirror import mirror_default
 from medviz.ood.features import penultimate_layer, pool, resolve_layer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -387,6 +388,9 @@ def classify(
 ) -> Classification:
     """Predict, explain (Grad-CAM of the decided class) and check one decoded image.
 
+    The Grad-CAM is mirror-averaged when the model was trained with left-right
+    flips (:func:`medviz.explain.mirror.mirror_default`).
+
     Args:
         bundle: The model and its card.
         explainer: The model's :class:`~medviz.explain.Explainer` (warmed up once).
@@ -406,7 +410,12 @@ def classify(
     probs, predicted = _decide(bundle, explainer, x)
     explained, layer = None, ""
     if heatmap:
-        explanation = explainer.explain(x_uint8, method="gradcam", class_index=predicted)
+        explanation = explainer.explain(
+            x_uint8,
+            method="gradcam",
+            class_index=predicted,
+            mirror=mirror_default(card.training),
+        )
         explained, layer = explanation.heatmap, explanation.layer or ""
     ood = ood_check(card, explainer, x)
     seconds = time.perf_counter() - started

@@ -319,8 +319,10 @@ def explanation(
     layer: str | None,
     _explainer: Any,
     _image: np.ndarray,
+    *,
+    mirror: bool = False,
 ) -> Explanation:
-    """One heatmap, cached by model, image content, method, class and layer."""
+    """One heatmap, cached by model, image content, method, class, layer and mirroring."""
     from medviz.explain import METHODS
 
     del token, image_digest
@@ -329,6 +331,7 @@ def explanation(
         method=method,
         class_index=class_index,
         layer=layer if METHODS[method].needs_layer else None,
+        mirror=mirror,
     )
 
 

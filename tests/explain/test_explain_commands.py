@@ -135,4 +135,11 @@ def test_localize_json(model_dir, capsys):
     assert payload["n"] == 40 and 0 <= payload["hit_rate"] <= 1
     lo, hi = payload["hit_rate_ci"]
     assert lo <= payload["hit_rate"] <= hi
+    assert payload["mirror"] is False  # the card records no flip augmentation
+    code = _main(
+        ["localize", "--model", str(model_dir), "--data", "synthetic-microcalc",
+         "--method", "gradcam", "--max-images", "40", "--mirror", "on", "--json"]
+    )  # fmt: skip
+    assert code == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["mirror"] is True
     assert _main(["localize", "--model", str(model_dir), "--data", "nope"]) == EXIT_BAD_INPUT
