@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from medviz.data.boxes import restrict_to_heldout
 from medviz.errors import MedvizError
 from medviz.explain import (
     COLORMAPS,
@@ -376,9 +377,15 @@ if view == VIEWS[5]:
                     f"the active dataset {choice.label!r} has no lesion masks or boxes; "
                     "choose one that has on Data"
                 )
+            # A box-guided model is scored only on the boxed images it never trained on.
+            data, restricted = restrict_to_heldout(data, card.training)
             data = with_model_classes(data, names)
             trained_on = str(card.training.get("dataset", ""))
-            split = "test" if trained_on == data.name and "test" in data.available_splits else "all"
+            split = (
+                "all"
+                if restricted or trained_on != data.name or "test" not in data.available_splits
+                else "test"
+            )
             report = localization_score(
                 explainer,
                 data,
@@ -387,6 +394,7 @@ if view == VIEWS[5]:
                 split=split,
                 max_images=60,
                 n_bootstrap=500,
+                mirror=mirror_default(card.training),
             )
             state.remember("explain_loc", report, context=token)
     if problem is not None:
