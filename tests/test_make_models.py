@@ -366,3 +366,35 @@ def test_cli_recipe_runs_in_the_output_root_and_keeps_the_working_folder(tmp_pat
     broken = recipes.CliRecipe(name="microcalc-synthetic", argv=("train", "--data", "nothing"))
     with pytest.raises(SystemExit, match="exited with 2"):
         build.build_cli_recipe(broken, root=root, log=lambda _: None)
+
+
+def test_report_only_carries_rows_of_models_not_on_disk(tmp_path):
+    """A --report-only run keeps the previous rows of bench models whose folders are gone."""
+    import json
+
+    from tools.make_models.report import _previous_report, render_report
+
+    metrics = {"n": 10, "accuracy": 0.9, "accuracy_ci": [0.8, 1.0], "auc": 0.95, "ece": 0.01}
+    entry = {
+        "name": "covid-ct", "shipped": False, "data": "covid-ct", "input": "128x128x1",
+        "arch": "res-cnn-fast", "params": 1000, "seconds": 10.0, "size_bytes": 2e6,
+        "metrics": {"val": metrics},
+    }  # fmt: skip
+    cell = {
+        "model": "covid-ct", "data": "covid-ct", "split": "test", "note": "n",
+        "command": "c", "result": {"n": 10, "accuracy": 0.9, "auc": 0.9, "ece": 0.1},
+    }  # fmt: skip
+    (tmp_path / "models.json").write_text(
+        json.dumps({"date": "2026-12-01", "models": [entry], "cross_dataset": [cell]})
+    )
+    previous = _previous_report(tmp_path)
+    assert previous["models"]["covid-ct"]["carried_from"] == "2026-12-01"
+    assert previous["cross"][("covid-ct", "covid-ct", "test")]["carried_from"] == "2026-12-01"
+    report = {
+        "generated_by": "x", "date": "2026-12-03", "machine": "m", "baselines": [],
+        "models": [previous["models"]["covid-ct"]],
+        "cross_dataset": [previous["cross"][("covid-ct", "covid-ct", "test")]],
+    }  # fmt: skip
+    md = render_report(report)
+    assert "| covid-ct † |" in md and "Carried over from the run of 2026-12-01" in md
+    assert _previous_report(tmp_path / "nowhere") == {}

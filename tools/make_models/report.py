@@ -10,6 +10,7 @@ answers (:func:`render_report`). No figure in those files is typed by hand.
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -98,12 +99,16 @@ def run_bench(
     Args:
         only: Restrict training to these bench recipes (the others are read
             from ``runs/bench-models/`` when present).
-        train: ``False`` re-evaluates what is on disk without training.
+        train: ``False`` re-evaluates what is on disk without training; a bench
+            model whose folder is gone keeps its rows of the previous report
+            (marked with that report's date), as do its cross-dataset cells.
         root: Output root (model folders and ``bench/results/`` under it).
         n_bootstrap: Bootstrap resamples for the intervals.
         log: Progress sink.
     """
+    previous = _previous_report(Path(root) / BENCH_RESULTS) if not train else {}
     models: dict[str, dict[str, Any]] = {}
+    carried: set[str] = set()
     for recipe in BENCH:
         folder = model_dir(recipe.name, root=root)
         if train and (not only or recipe.name in only):
@@ -111,6 +116,11 @@ def run_bench(
         elif (folder / "model.keras").exists():
             models[recipe.name] = existing_summary(recipe.name, root=root)
             models[recipe.name]["latency_ms"] = None
+        elif recipe.name in previous.get("models", {}):
+            when = previous["models"][recipe.name]["carried_from"]
+            log(f"{recipe.name}: not on disk; its rows are carried from {when}")
+            models[recipe.name] = previous["models"][recipe.name]
+            carried.add(recipe.name)
     for recipe in SHIPPED:
         if (model_dir(recipe.name, root=root) / "model.keras").exists():
             models[recipe.name] = existing_summary(recipe.name, root=root)
@@ -132,6 +142,10 @@ def run_bench(
         )
     cross = []
     for cell in CROSS:
+        key = (cell.model, cell.data, cell.split)
+        if cell.model in carried and key in previous.get("cross", {}):
+            cross.append(previous["cross"][key])
+            continue
         if cell.model not in models:
             log(f"cross: {cell.model} is not built; skipped")
             continue
@@ -149,6 +163,29 @@ def run_bench(
     }
     write_report(report, Path(root) / BENCH_RESULTS)
     return report
+
+
+def _previous_report(folder: Path) -> dict[str, Any]:
+    """``{"date", "models": {name: entry}, "cross": {(model, data, split): cell}}`` of the
+    report on disk (empty when there is none), for rows a report-only run carries over."""
+    try:
+        report = json.loads((folder / "models.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    date = report.get("date", "an earlier run")
+    return {
+        "date": date,
+        "models": {
+            m["name"]: {k: v for k, v in m.items() if k != "carried_from"}
+            | {"carried_from": m.get("carried_from", date)}
+            for m in report.get("models", [])
+        },
+        "cross": {
+            (c["model"], c["data"], c["split"]): {k: v for k, v in c.items() if k != "carried_from"}
+            | {"carried_from": c.get("carried_from", date)}
+            for c in report.get("cross_dataset", [])
+        },
+    }
 
 
 def write_report(report: dict[str, Any], folder: Path = REPO_ROOT / BENCH_RESULTS) -> None:
@@ -178,8 +215,9 @@ def render_report(report: dict[str, Any]) -> str:
     ]
     for m in report["models"]:
         for split, v in m["metrics"].items():
+            name = f"{m['name']} †" if m.get("carried_from") else m["name"]
             lines.append(
-                f"| {m['name']} | {'yes' if m['shipped'] else 'no'} | {m['data']} | {m['input']} "
+                f"| {name} | {'yes' if m['shipped'] else 'no'} | {m['data']} | {m['input']} "
                 f"| {m['arch']} | {m['params']:,} | {split} | {v['n']} "
                 f"| {with_ci(v['accuracy'], v.get('accuracy_ci'))} "
                 f"| {with_ci(v['auc'], v.get('auc_ci'))} | {fmt(v['ece'])} "
@@ -220,11 +258,22 @@ def render_report(report: dict[str, Any]) -> str:
         ]
         for c in report["cross_dataset"]:
             r = c["result"]
+            model = f"{c['model']} †" if c.get("carried_from") else c["model"]
             lines.append(
-                f"| {c['model']} | {c['data']} | {c['split']} | {r['n']} | {fmt(r['accuracy'])} "
+                f"| {model} | {c['data']} | {c['split']} | {r['n']} | {fmt(r['accuracy'])} "
                 f"| {with_ci(r['auc'], r.get('auc_ci'))} | {fmt(r['ece'])} | {c['note']} |"
             )
         lines += ["", "Commands:", ""]
         lines += [f"- `{c['command']}`" for c in report["cross_dataset"]]
+    carried = sorted(
+        {m["carried_from"] for m in report["models"] if m.get("carried_from")}
+        | {c["carried_from"] for c in report["cross_dataset"] if c.get("carried_from")}
+    )
+    if carried:
+        lines += [
+            "",
+            f"† Carried over from the run of {', '.join(carried)}: the model was not on disk "
+            "for this report (`--report-only`); `--bench` retrains it.",
+        ]
     lines.append("")
     return "\n".join(lines)
