@@ -331,7 +331,8 @@ def readme_section(report: dict[str, Any]) -> str:
         ),
         (
             "MedViz vs plain-Keras notebook (target ≥ 1×)",
-            f"{_fmt(s.get('throughput.medviz_vs_plain_keras'), 2)}×"
+            _fmt(s.get("throughput.medviz_vs_plain_keras"), 2)
+            + ("×" if s.get("throughput.medviz_vs_plain_keras") is not None else "")
             + verdict("throughput.medviz_vs_plain_keras"),
         ),
         (
