@@ -366,6 +366,9 @@ def select_run(runs: Sequence[PackagedRun]) -> PackagedRun:
 def summarize_repeats(runs: Sequence[PackagedRun]) -> tuple[dict[str, tuple[float, float]], str]:
     """Mean ± std of accuracy, balanced accuracy, AUC, ECE and seconds over ``runs``.
 
+    Binary runs add the false-positive and false-negative rates of class 1
+    (``FP / (FP + TN)`` and ``FN / (FN + TP)``).
+
     Args:
         runs: Finished runs of one config (at least one).
 
@@ -382,15 +385,18 @@ def summarize_repeats(runs: Sequence[PackagedRun]) -> tuple[dict[str, tuple[floa
     rows = []
     for run in runs:
         ev = run.evaluations[split]
-        rows.append(
-            {
-                "accuracy": ev.accuracy,
-                "balanced_accuracy": ev.balanced_accuracy,
-                "auc": ev.auc,
-                "ece": ev.ece,
-                "seconds": run.result.seconds,
-            }
-        )
+        row = {
+            "accuracy": ev.accuracy,
+            "balanced_accuracy": ev.balanced_accuracy,
+            "auc": ev.auc,
+            "ece": ev.ece,
+            "seconds": run.result.seconds,
+        }
+        if ev.is_binary:
+            # The source works report these: normals called sick, sick called normal.
+            row["false_positive_rate"] = ev.per_class[1].fpr
+            row["false_negative_rate"] = ev.per_class[1].fnr
+        rows.append(row)
     return summarize_runs(rows), split
 
 

@@ -379,9 +379,24 @@ if view == VIEWS[3]:
                 }
                 for r in ev.per_class
             ]
+            + [
+                {
+                    "class": f"{kind} average",
+                    "images": int(sum(r.support for r in ev.per_class)),
+                    "sensitivity": values["recall"],
+                    "specificity": None,
+                    "precision": values["precision"],
+                    "F1": values["f1"],
+                }
+                for kind, values in ev.averages().items()
+            ]
         ),
         hide_index=True,
         key="eval_per_class_table",
+    )
+    st.caption(
+        "Macro average: every class counts the same; weighted average: each class by its "
+        "number of images (as scikit-learn's classification report)."
     )
 
 # --- several runs --------------------------------------------------------------------------------

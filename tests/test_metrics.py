@@ -556,3 +556,35 @@ def test_match_classes_errors_list_both_sets():
         M.match_classes(["no tumor", "no_tumor"], ["notumor", "x"])
     with pytest.raises(MedvizError):
         M.match_classes(["a", "b"], ["a", "b", "c"])
+
+
+def test_macro_and_weighted_averages_match_scikit_learn():
+    from sklearn.metrics import classification_report
+
+    rng = np.random.default_rng(7)
+    y_true = rng.integers(0, 3, 200)
+    y_true[:5] = 2  # uneven support
+    probs = rng.dirichlet(np.ones(3), 200)
+    probs[np.arange(150), y_true[:150]] += 1.0  # mostly right
+    probs /= probs.sum(axis=1, keepdims=True)
+    ev = M.evaluate(y_true, probs, class_names=("a", "b", "c"), n_bootstrap=0)
+    theirs = classification_report(
+        y_true, ev.y_pred, labels=[0, 1, 2], output_dict=True, zero_division=0
+    )
+    ours = ev.averages()
+    for kind, key in (("macro", "macro avg"), ("weighted", "weighted avg")):
+        for name, their_name in (
+            ("precision", "precision"),
+            ("recall", "recall"),
+            ("f1", "f1-score"),
+        ):
+            assert ours[kind][name] == pytest.approx(theirs[key][their_name], abs=1e-12)
+    assert ev.to_dict()["averages"]["macro"]["f1"] == pytest.approx(ours["macro"]["f1"])
+
+
+def test_a_class_never_predicted_counts_as_zero_precision():
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.eye(3)[[0, 0, 1, 1, 1, 1]]  # class 2 is never predicted
+    ours = M.evaluate(y_true, probs, class_names=("a", "b", "c"), n_bootstrap=0).averages()
+    assert ours["macro"]["precision"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert ours["weighted"]["recall"] == pytest.approx(4 / 6)

@@ -60,6 +60,10 @@ def test_repeats_report_mean_and_std(tiny_microcalc):
     aucs = [r.evaluations["test"].auc for r in runs.runs]
     assert np.isclose(mean, np.mean(aucs)) and np.isclose(std, np.std(aucs, ddof=1))
     assert runs.best in runs.runs
+    fprs = [r.evaluations["test"].per_class[1].fpr for r in runs.runs]
+    fnrs = [r.evaluations["test"].per_class[1].fnr for r in runs.runs]
+    assert np.isclose(runs.summary["false_positive_rate"][0], np.mean(fprs))
+    assert np.isclose(runs.summary["false_negative_rate"][0], np.mean(fnrs))
 
 
 def _repackage(tiny_packaged, tiny_microcalc, monkeypatch, **options):

@@ -214,6 +214,28 @@ class Evaluation:
         """Expected calibration error (shortcut to ``calibration.ece``)."""
         return self.calibration.ece
 
+    def averages(self) -> dict[str, dict[str, float]]:
+        """Macro and support-weighted averages of precision, recall (sensitivity) and F1.
+
+        As scikit-learn's ``classification_report``: ``"macro"`` is the plain
+        mean over the classes, ``"weighted"`` weights each class by its support;
+        an undefined class value (``nan``, e.g. precision of a class never
+        predicted) counts as 0, as scikit-learn's ``zero_division=0``.
+
+        Returns:
+            ``{"macro": {"precision", "recall", "f1"}, "weighted": {...}}``.
+        """
+        keys = ("precision", "recall", "f1")
+        values = np.nan_to_num(
+            np.array([[getattr(m, k) for k in keys] for m in self.per_class], np.float64)
+        )
+        support = np.array([m.support for m in self.per_class], np.float64)
+        weights = support / support.sum() if support.sum() > 0 else support
+        return {
+            "macro": {k: float(v) for k, v in zip(keys, values.mean(axis=0), strict=True)},
+            "weighted": {k: float(v) for k, v in zip(keys, weights @ values, strict=True)},
+        }
+
     def to_dict(self, *, curves: bool = False) -> dict[str, Any]:
         """JSON-ready summary (``json.dumps(..., allow_nan=False)`` works).
 
@@ -223,7 +245,8 @@ class Evaluation:
         Returns:
             A dict with keys ``n``, ``classes``, ``accuracy``,
             ``balanced_accuracy``, ``auc``, ``auc_ci``, ``confusion_matrix``,
-            ``per_class`` (list of dicts), ``ece``, ``mce``, ``threshold``,
+            ``per_class`` (list of dicts), ``averages`` (macro and weighted
+            precision, recall, F1; see :meth:`averages`), ``ece``, ``mce``, ``threshold``,
             ``youden_threshold`` and, with ``curves``, ``roc``, ``pr`` and
             ``calibration``. Undefined values are ``None``.
         """
@@ -236,6 +259,10 @@ class Evaluation:
             "auc_ci": [json_float(v) for v in self.auc_ci],
             "confusion_matrix": self.confusion.astype(int).tolist(),
             "per_class": [m.to_dict() for m in self.per_class],
+            "averages": {
+                kind: {k: json_float(v) for k, v in values.items()}
+                for kind, values in self.averages().items()
+            },
             "ece": json_float(self.calibration.ece),
             "mce": json_float(self.calibration.mce),
             "threshold": json_float(self.threshold),
