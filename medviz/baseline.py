@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medviz.data.dataset import Dataset
 from medviz.errors import DataError
+from medviz.metrics import Evaluation, evaluate
 
 
 @dataclass
@@ -63,3 +65,31 @@ class ThresholdCountClassifier:
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Nearest class, ``(N,)``."""
         return self.predict_proba(images).argmax(axis=1)
+
+
+def evaluate_baseline(
+    data: Dataset, *, split: str, threshold: int = 120, n_bootstrap: int = 1000
+) -> Evaluation:
+    """Fit the pixel-threshold baseline on the train split, evaluate it on ``split``.
+
+    The app's Evaluate page and ``medviz baseline`` both call this, so a CNN
+    and the baseline are judged with the same metrics on the same images.
+
+    Args:
+        data: A dataset with a ``"train"`` split and ``split``.
+        split: The split to evaluate on (``"val"``, ``"test"``, ``"all"`` …).
+        threshold: Grey level (0–255); darker pixels count.
+        n_bootstrap: Bootstrap resamples for the AUC interval.
+
+    Raises:
+        DataError: A split is missing or the threshold is outside [0, 255].
+    """
+    train = data.split("train")
+    classifier = ThresholdCountClassifier(threshold=threshold).fit(train.images, train.labels)
+    part = data.split(split)
+    return evaluate(
+        part.labels,
+        classifier.predict_proba(part.images),
+        class_names=data.class_names,
+        n_bootstrap=n_bootstrap,
+    )

@@ -552,9 +552,8 @@ def cmd_fit_ood(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from medviz.baseline import ThresholdCountClassifier
+    from medviz.baseline import evaluate_baseline
     from medviz.data import load_dataset
-    from medviz.metrics import evaluate
 
     data = load_dataset(
         args.data,
@@ -562,11 +561,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         limit_per_class=args.limit_per_class,
         group_pattern=args.group_pattern,
     )
-    clf = ThresholdCountClassifier(threshold=args.threshold).fit(
-        data.split("train").images, data.split("train").labels
-    )
-    test = data.split(args.split)
-    ev = evaluate(test.labels, clf.predict_proba(test.images), class_names=data.class_names)
+    ev = evaluate_baseline(data, split=args.split, threshold=args.threshold)
     payload = {"data": data.name, "split": args.split, "threshold": args.threshold, **ev.to_dict()}
     if args.json:
         print_json(payload)

@@ -351,7 +351,7 @@ if len(members):
     )
 
 # --- curves --------------------------------------------------------------------------------------
-VIEWS = ["ROC", "Precision–recall", "Calibration", "Per class"]
+VIEWS = ["ROC", "Precision–recall", "Calibration", "Per class", "Pixel-threshold baseline"]
 view = components.views(VIEWS, key="eval_view")
 if view == VIEWS[0]:
     st.plotly_chart(roc_figure(ev), key="eval_roc")
@@ -398,6 +398,48 @@ if view == VIEWS[3]:
         "Macro average: every class counts the same; weighted average: each class by its "
         "number of images (as scikit-learn's classification report)."
     )
+
+if view == VIEWS[4]:
+    if "train" not in data.available_splits:
+        st.info(
+            "The pixel-threshold baseline learns each class's share of dark pixels from a train "
+            "split, and this data has none. Choose a dataset with a train split on Data.",
+            icon=":material/info:",
+        )
+    else:
+        grey = st.slider(
+            "Grey level: pixels darker than this count",
+            0,
+            255,
+            120,
+            5,
+            key="eval_baseline_grey",
+            help="The classical baseline of the source work (65.5 % on COVID CT at level 120).",
+        )
+        with components.user_errors(), st.spinner("Fitting the baseline…"):
+            base = cache.baseline(data_key, split, int(grey), data)
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "": name,
+                            "accuracy": e.accuracy,
+                            "balanced accuracy": e.balanced_accuracy,
+                            "AUC": e.auc,
+                            "AUC 95 % CI": f"{e.auc_ci[0]:.3f}–{e.auc_ci[1]:.3f}",
+                        }
+                        for name, e in (("this model", ev), ("pixel-threshold baseline", base))
+                    ]
+                ),
+                hide_index=True,
+                key="eval_baseline_table",
+            )
+            st.caption(
+                f"Same {split} images and metrics for both. The baseline counts pixels darker "
+                f"than {grey} and picks the class whose training images have the nearest mean "
+                "count: what a careful person could do without any learning. A CNN that does "
+                "not clearly beat it has not learned much beyond brightness."
+            )
 
 # --- several runs --------------------------------------------------------------------------------
 st.subheader("Compare runs", anchor=False)

@@ -310,6 +310,15 @@ def stress(
     return stress_split(_bundle, _data, split, max_images=max_images)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def baseline(data_key: str, split: str, threshold: int, _data: Dataset) -> Evaluation:
+    """The pixel-threshold baseline fitted on train, evaluated on ``split`` (per data key)."""
+    from medviz.baseline import evaluate_baseline
+
+    del data_key
+    return evaluate_baseline(_data, split=split, threshold=threshold, n_bootstrap=200)
+
+
 @st.cache_data(max_entries=96, show_spinner=False)
 def explanation(
     token: str,

@@ -181,3 +181,24 @@ def test_other_classes_are_refused_before_loading_the_data(default_model, monkey
     message = app.error[0].value
     assert "class names do not match" in message and "glioma" in message
     assert "brain-mri" not in loaded
+
+
+def test_pixel_threshold_baseline_beside_the_model_on_the_same_split(evaluate_page):
+    from medviz.baseline import evaluate_baseline
+    from medviz.data import load_dataset
+
+    app = evaluate_page
+    app.segmented_control(key="eval_view").set_value("Pixel-threshold baseline")
+    app.run()
+    assert_clean(app)
+    (table,) = [d.value for d in app.dataframe if "AUC 95 % CI" in d.value.columns]
+    assert list(table[""]) == ["this model", "pixel-threshold baseline"]
+    data = load_dataset("synthetic-microcalc", image_size=64, channels=1)
+    expected = evaluate_baseline(data, split=app.selectbox(key="eval_split").value, threshold=120)
+    assert table.iloc[1]["accuracy"] == pytest.approx(expected.accuracy)
+    app.slider(key="eval_baseline_grey").set_value(200)
+    app.run()
+    assert_clean(app)
+    (moved,) = [d.value for d in app.dataframe if "AUC 95 % CI" in d.value.columns]
+    assert moved.iloc[0]["accuracy"] == table.iloc[0]["accuracy"]  # the model does not move
+    assert "darker than 200" in texts(app)
