@@ -562,7 +562,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         group_pattern=args.group_pattern,
     )
     ev = evaluate_baseline(data, split=args.split, threshold=args.threshold)
-    payload = {"data": data.name, "split": args.split, "threshold": args.threshold, **ev.to_dict()}
+    # "threshold" is the grey level here (the evaluation's own decision threshold is argmax).
+    payload = {"data": data.name, "split": args.split, **ev.to_dict(), "threshold": args.threshold}
     if args.json:
         print_json(payload)
     else:

@@ -293,3 +293,17 @@ def test_stress_write_card_and_evaluate_threshold_policy(capsys, tiny_model_dir,
     assert code == 0 and youden["threshold_method"] == "youden"
     assert "on the val split" in youden["threshold_reason"]
     assert 0.0 <= youden["threshold"] <= 1.0
+
+
+def test_baseline_json_matches_the_library_call(capsys):
+    from medviz.baseline import evaluate_baseline
+    from medviz.data import load_dataset
+
+    code, out, _ = run(capsys, "baseline", "--data", "synthetic-microcalc", "--split", "test",
+                       "--threshold", "100", "--json")  # fmt: skip
+    assert code == 0
+    payload = json.loads(out)
+    expected = evaluate_baseline(load_dataset("synthetic-microcalc"), split="test", threshold=100)
+    assert payload["threshold"] == 100 and payload["n"] == expected.n
+    assert payload["accuracy"] == pytest.approx(expected.accuracy)
+    assert set(payload["averages"]) == {"macro", "weighted"}
