@@ -14,6 +14,7 @@ argparse tree that lists them; the explanation commands already live in
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -28,7 +29,7 @@ from medviz.cli_support import (
     Progress,
     print_json,
 )
-from medviz.errors import MedvizError
+from medviz.errors import DataError, MedvizError
 
 AUGMENT_ALIASES = {
     "rotation": "rotation_deg",
@@ -148,6 +149,65 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# Training flags and the TrainConfig field each one sets (for --config overrides).
+_TRAIN_FLAGS = {
+    "--arch": "arch",
+    "--image-size": "image_size",
+    "--epochs": "epochs",
+    "--batch-size": "batch_size",
+    "--lr": "learning_rate",
+    "--seed": "seed",
+    "--augment": "augment",
+    "--imbalance": "imbalance",
+    "--patience": "early_stopping_patience",
+}
+
+
+def _given_fields(argv: list[str], values: dict[str, object]) -> dict[str, object]:
+    """The TrainConfig fields whose flags appear on the command line, with their values."""
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    return {field: values[field] for flag, field in _TRAIN_FLAGS.items() if flag in given}
+
+
+def config_from_file(path: str | Path, *, overrides: dict[str, object] | None = None):
+    """A :class:`~medviz.training.TrainConfig` from a JSON or YAML file.
+
+    The file holds ``TrainConfig`` fields (``augment`` as a dict), either at the
+    top level or, as in a model's ``card.json``, under ``training.config``, so
+    ``medviz train --config models/X/card.json`` retrains a model with its own
+    recipe. Flags given on the command line override the file.
+
+    Raises:
+        DataError: Unreadable file, not a mapping, or a field TrainConfig lacks.
+    """
+    import dataclasses
+
+    import yaml
+
+    from medviz.training import TrainConfig
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+        values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise DataError(f"cannot read the training config {file}: {error}") from None
+    if isinstance(values, dict) and isinstance(values.get("training"), dict):
+        values = values["training"].get("config", values)
+    if not isinstance(values, dict):
+        raise DataError(f"{file} must hold a mapping of TrainConfig fields")
+    allowed = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise DataError(
+            f"{file}: unknown TrainConfig field(s) {unknown}; allowed: {sorted(allowed)}"
+        )
+    values = {**values, **(overrides or {})}
+    if not isinstance(values.get("augment", {}), dict):
+        values["augment"] = values["augment"].to_dict()
+    return TrainConfig.from_dict(values)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from medviz.data import load_dataset
     from medviz.data.registry import DATASETS
@@ -162,28 +222,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         augment = spec.augment
     else:
         augment = parse_augment(args.augment)
+    from_flags = {
+        "arch": args.arch,
+        "image_size": args.image_size,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr or TrainConfig.learning_rate,
+        "seed": args.seed,
+        "augment": augment,
+        "imbalance": args.imbalance,
+        "early_stopping_patience": args.patience if args.patience > 0 else None,
+    }
+    config = (
+        config_from_file(args.config, overrides=_given_fields(args.argv, from_flags))
+        if args.config
+        else TrainConfig(**from_flags)
+    )
     data = load_dataset(
         args.data,
-        image_size=args.image_size,
+        image_size=config.image_size,
         channels=args.channels,
-        seed=args.seed,
+        seed=config.seed,
         limit_per_class=args.limit_per_class,
         group_pattern=args.group_pattern,
     )
-    config = TrainConfig(
-        arch=args.arch,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr or TrainConfig.learning_rate,
-        seed=args.seed,
-        augment=augment,
-        imbalance=args.imbalance,
-        early_stopping_patience=args.patience if args.patience > 0 else None,
-    )
     command = "python -m medviz " + " ".join(shlex.quote(a) for a in args.argv)
     name = args.name or Path(args.out).name
-    progress = Progress(args.epochs * max(args.repeats, 1), label="train", enabled=not args.json)
+    progress = Progress(config.epochs * max(args.repeats, 1), label="train", enabled=not args.json)
     epochs_done = [0]
 
     def on_epoch_end(p) -> None:
@@ -625,6 +690,12 @@ def build_parser() -> CliParser:
     p = add("train", cmd_train, "Train a model and write its folder (model + card).")
     p.add_argument("--data", default=DEFAULT_DATASET, help="registry name, folder, .zip or .npz")
     p.add_argument("--arch", default=default_arch, help="architecture (see medviz.zoo)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="JSON/YAML file of TrainConfig fields (or a model's card.json: its recipe); "
+        "training flags given here override it",
+    )
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--channels", type=int, choices=(1, 3), default=None)

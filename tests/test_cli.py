@@ -307,3 +307,35 @@ def test_baseline_json_matches_the_library_call(capsys):
     assert payload["threshold"] == 100 and payload["n"] == expected.n
     assert payload["accuracy"] == pytest.approx(expected.accuracy)
     assert set(payload["averages"]) == {"macro", "weighted"}
+
+
+def test_train_config_file_with_flag_overrides(tmp_path):
+    from medviz.cli import config_from_file
+
+    card = {"training": {"config": {"arch": "vgg-small", "epochs": 7, "learning_rate": 0.01,
+                                    "augment": {"horizontal_flip": True}}}}  # fmt: skip
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(card))
+    config = config_from_file(path, overrides={"epochs": 2})
+    assert (config.arch, config.epochs, config.learning_rate) == ("vgg-small", 2, 0.01)
+    assert config.augment.horizontal_flip is True
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("arch: fast-cnn\nepochs: 3\nlr_schedule: cosine\nreduce_lr_patience: null\n")
+    assert config_from_file(recipe).lr_schedule == "cosine"
+    recipe.write_text("arch: fast-cnn\nepochz: 3\n")
+    with pytest.raises(MedvizError, match="epochz"):
+        config_from_file(recipe)
+
+
+def test_train_with_config_file_records_the_file_recipe(capsys, tmp_path):
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"arch": "fast-cnn", "epochs": 3, "batch_size": 16,
+                                  "augment": {}, "jit_compile": False}))  # fmt: skip
+    out_dir = tmp_path / "m"
+    code, _, _ = run(capsys, "train", "--config", str(recipe), "--epochs", "1",
+                       "--limit-per-class", "30", "--out", str(out_dir),
+                       "--runs", str(tmp_path / "runs"), "--json")  # fmt: skip
+    assert code == 0
+    card = json.loads((out_dir / "card.json").read_text())
+    config = card["training"]["config"]
+    assert (config["epochs"], config["batch_size"], config["arch"]) == (1, 16, "fast-cnn")
