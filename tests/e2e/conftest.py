@@ -17,17 +17,7 @@ from bench.browser import free_port, start_server, stop_server, wait_healthy
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip every browser test with one clear reason when the browser cannot run.
-
-    Under pytest-xdist (``-n 2 --dist loadgroup``) every browser test goes to one worker,
-    so one app server and one Chromium serve them all and ``server-timings.jsonl`` has a
-    single writer.
-    """
-    here = Path(__file__).parent
-    if config.pluginmanager.hasplugin("xdist"):
-        for item in items:
-            if Path(str(item.fspath)).is_relative_to(here):
-                item.add_marker(pytest.mark.xdist_group("browser"))
+    """Skip every browser test with one clear reason when the browser cannot run."""
     reason = None
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium (scripts/ensure_chromium.sh)"
@@ -38,6 +28,7 @@ def pytest_collection_modifyitems(config, items):
             reason = "the playwright package is not installed (pip install -r requirements.txt)"
     if reason is None:
         return
+    here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.skip(reason=f"browser tests skipped: {reason}"))
