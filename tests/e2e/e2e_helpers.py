@@ -22,7 +22,8 @@ from bench.browser import (  # noqa: F401  (re-exported for the tests)
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
-SERVER_TIMINGS = ARTIFACTS / "server-timings.jsonl"
+# One file per pytest-xdist worker (each has its own server); plain pytest: no suffix.
+SERVER_TIMINGS = ARTIFACTS / f"server-timings{os.environ.get('PYTEST_XDIST_WORKER', '')}.jsonl"
 
 
 def assert_clean(page, *, errors_allowed: bool = False) -> None:
