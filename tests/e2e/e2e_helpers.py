@@ -22,7 +22,8 @@ from tools.browser import (  # noqa: F401  (re-exported for the tests)
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
-SERVER_TIMINGS = ARTIFACTS / "server-timings.jsonl"
+# One file per pytest-xdist worker (each has its own server); plain pytest: no suffix.
+SERVER_TIMINGS = ARTIFACTS / f"server-timings{os.environ.get('PYTEST_XDIST_WORKER', '')}.jsonl"
 
 
 def assert_clean(page, *, errors_allowed: bool = False) -> None:
@@ -48,8 +49,8 @@ def save_screenshot(page, name: str, *, docs: bool = False, full_page: bool = Tr
     """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.wait_for_timeout(600)  # let late elements (charts, images) mount first
     with contextlib.suppress(Exception):  # a chart that never draws shows in the picture
+        wait_idle(page, settle_ms=0)  # the last run has finished: its elements are mounted
         wait_rendered(page)
     size = page.viewport_size
     if full_page and size is not None:
@@ -58,8 +59,8 @@ def save_screenshot(page, name: str, *, docs: bool = False, full_page: bool = Tr
             ".scrollHeight"
         )
         page.set_viewport_size({"width": size["width"], "height": int(min(max(height, 600), 5000))})
-        page.wait_for_timeout(800)
         with contextlib.suppress(Exception):
+            _next_frames(page)  # the taller viewport has been laid out
             wait_rendered(page)
     page.screenshot(path=str(path))
     if full_page and size is not None:
@@ -68,6 +69,15 @@ def save_screenshot(page, name: str, *, docs: bool = False, full_page: bool = Tr
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
     return path
+
+
+def _next_frames(page, frames: int = 2) -> None:
+    """Wait until the browser has painted ``frames`` more animation frames (layout done)."""
+    page.evaluate(
+        "n => new Promise(done => { const step = k => k ? requestAnimationFrame(() => step(k - 1))"
+        " : done(); step(n); })",
+        frames,
+    )
 
 
 def server_runs() -> list[dict]:
