@@ -41,7 +41,7 @@ format: setup
 
 test: setup lint
 	@bash scripts/ensure_chromium.sh || true
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: setup
 	$(PY) -m bench
