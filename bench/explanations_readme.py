@@ -377,7 +377,7 @@ def _real_tumour_lines(real: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Share of the map's mass on the head (median over {agree['n']} slices): {masses}. "
-        f"Agreement across method families (rank correlation on an 8×8 grid): mean "
+        f"Agreement across method families (correlation of 8×8 cell means): mean "
         f"{agree['mean']:+.2f}, {agree['failing']:.0%} of slices below 0.3 ({pairs}).",
     ]
     return lines

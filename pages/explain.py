@@ -419,7 +419,7 @@ if view == VIEWS[5]:
         titles = [METHODS[m].title for m in agreement.methods]
         verdict = "the families agree" if agreement.passed else "the families DISAGREE"
         st.markdown(
-            f"**Method agreement across families:** mean rank correlation "
+            f"**Method agreement across families:** mean correlation "
             f"{agreement.mean:.2f} on a {agreement.grid}×{agreement.grid} grid ({verdict})."
         )
         st.dataframe(
