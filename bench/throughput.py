@@ -24,8 +24,10 @@ a load spike from another process hits every contender alike; the first
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,32 +42,18 @@ def train_config(*, jit_compile: bool | str | None = None):
     from medviz.training import TrainConfig
 
     config = TrainConfig()
-    if jit_compile is not None:
-        from dataclasses import replace
-
-        config = replace(config, jit_compile=jit_compile)
-    return config
+    return config if jit_compile is None else replace(config, jit_compile=jit_compile)
 
 
 def library_jit(
     x: np.ndarray, n_classes: int, *, batch_size: int, epochs: int, setting: bool | str = "auto"
 ):
     """The :class:`~medviz.autotune.JitDecision` ``train`` would make for this race."""
-    import math
-
     from medviz.training import choose_jit
 
-    config = train_config(jit_compile=setting)
-    config = replace_batch(config, batch_size)
+    config = replace(train_config(jit_compile=setting), batch_size=batch_size)
     shape = tuple(int(v) for v in x.shape[1:])
     return choose_jit(config, shape, n_classes, total_steps=epochs * math.ceil(len(x) / batch_size))
-
-
-def replace_batch(config, batch_size: int):
-    """``config`` with ``batch_size``."""
-    from dataclasses import replace
-
-    return replace(config, batch_size=batch_size)
 
 
 def compiled_model(input_shape: tuple[int, int, int], n_classes: int, *, config):

@@ -205,13 +205,18 @@ def measure_jit(
     )
 
 
-def _env_flag(name: str) -> bool | None:
-    value = os.environ.get(name, "").strip().lower()
+def parse_flag(text: str) -> bool | None:
+    """``True`` for 1/true/yes/on, ``False`` for 0/false/no/off (any case), else ``None``."""
+    value = text.strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
     return None
+
+
+def _env_flag(name: str) -> bool | None:
+    return parse_flag(os.environ.get(name, ""))
 
 
 def _has_gpu() -> bool:
@@ -258,10 +263,10 @@ def decide_jit(
         store_probe(probe)
         source = "probe"
     use = probe.best(total_steps)
-    ratio = probe.step_s_plain / probe.step_s_xla if probe.step_s_xla > 0 else float("inf")
+    ratio = probe.step_s_xla / probe.step_s_plain if probe.step_s_plain > 0 else float("inf")
     return JitDecision(
         use,
-        f"XLA {'on' if use else 'off'}: {source} on this machine, step time without/with XLA "
-        f"{ratio:.2f}×, compile {probe.compile_s_xla:.1f} s, {total_steps} steps",
+        f"XLA {'on' if use else 'off'}: {source} on this machine, an XLA step takes "
+        f"{ratio:.2f}× a plain one, compile {probe.compile_s_xla:.1f} s, {total_steps} steps",
         probe,
     )

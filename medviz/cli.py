@@ -202,10 +202,8 @@ def config_from_file(path: str | Path, *, overrides: dict[str, object] | None = 
         raise DataError(
             f"{file}: unknown TrainConfig field(s) {unknown}; allowed: {sorted(allowed)}"
         )
-    values = {**values, **(overrides or {})}
-    if not isinstance(values.get("augment", {}), dict):
-        values["augment"] = values["augment"].to_dict()
-    return TrainConfig.from_dict(values)
+    # from_dict turns an augment dict into AugmentConfig and keeps an AugmentConfig flag value.
+    return TrainConfig.from_dict({**values, **(overrides or {})})
 
 
 def cmd_train(args: argparse.Namespace) -> int:

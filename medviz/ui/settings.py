@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from medviz import locations
+from medviz.autotune import parse_flag
 
 DEFAULT_MODEL = "microcalc-synthetic"
 DISCLAIMER = "Research and teaching only — not for clinical use."
@@ -60,12 +61,8 @@ def max_upload_mb() -> int:
 
 def jit_default() -> bool | Literal["auto"]:
     """Default of the "XLA compile" training option: ``"auto"`` unless ``MEDVIZ_JIT`` says."""
-    value = os.environ.get("MEDVIZ_JIT", "auto").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    return "auto"
+    flag = parse_flag(os.environ.get("MEDVIZ_JIT", "auto"))
+    return "auto" if flag is None else flag
 
 
 def poll_seconds() -> float:
