@@ -68,6 +68,7 @@ def run(settings: Settings) -> dict[str, Any]:
                 calls=settings.latency_calls,
                 naive_calls=max(1, settings.naive_calls // 2),
                 explain_only=False,
+                reused=False,
             )
             entry["latency"] = {
                 k: measured[k] for k in ("p50_ms", "p95_ms", "speedup_vs_naive", "breakdown_p50_ms")

@@ -104,6 +104,12 @@ def test_latency_and_explanations_are_sane(quick_report):
         assert 0 < lat["p50_ms"] <= lat["p95_ms"]
         assert lat["naive"]["p50_ms"] > 0 and lat["speedup_vs_naive"] > 0
         assert lat["n"] == 6
+    reused = report["latency"]["default"]["reused_tf_keras_vis"]
+    assert 0 < reused["p50_ms"] <= reused["p95_ms"] and reused["build_s"] > 0
+    assert report["summary"]["latency.default.speedup_vs_reused_tf_keras_vis"] == (
+        reused["p50_ms"] / report["latency"]["default"]["p50_ms"]
+    )
+    assert report["latency"]["transfer"]["reused_tf_keras_vis"] is None
     assert report["summary"]["latency.default.p95_ms"] == report["latency"]["default"]["p95_ms"]
     methods = report["explanations"]["methods"]
     assert {"gradcam", "gradcam++", "layercam", "scorecam", "saliency", "occlusion"} <= set(methods)
@@ -143,6 +149,7 @@ def test_markdown_and_summary(quick_report, tmp_path):
         "time_to_val_auc_095_s",
         "latency.default.p95_ms",
         "latency.default.speedup_vs_naive",
+        "latency.default.speedup_vs_reused_tf_keras_vis",
     }
     readme = tmp_path / "README.md"
     readme.write_text("# X\n\n## What the network learned\ntext\n")
