@@ -32,10 +32,9 @@ from typing import Literal
 
 import numpy as np
 
-JitSetting = bool | Literal["auto"]
+from medviz.locations import cache_dir
 
-CACHE_ENV = "MEDVIZ_CACHE_DIR"
-"""Folder of MedViz's machine-local caches (default ``~/.cache/medviz``)."""
+JitSetting = bool | Literal["auto"]
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -81,12 +80,6 @@ class JitDecision:
     jit_compile: bool
     reason: str
     probe: JitProbe | None = None
-
-
-def cache_dir() -> Path:
-    """Folder for machine-local caches: ``$MEDVIZ_CACHE_DIR`` or ``~/.cache/medviz``."""
-    env = os.environ.get(CACHE_ENV, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "medviz"
 
 
 def machine_fingerprint() -> str:

@@ -110,6 +110,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         limit_per_class=args.limit_per_class,
         group_pattern=args.group_pattern,
+        stream=args.stream,
     )
     report = health_report(data)
     cross = None
@@ -243,6 +244,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=config.seed,
         limit_per_class=args.limit_per_class,
         group_pattern=args.group_pattern,
+        stream=args.stream,
     )
     command = "python -m medviz " + " ".join(shlex.quote(a) for a in args.argv)
     name = args.name or Path(args.out).name
@@ -662,6 +664,14 @@ def build_parser() -> CliParser:
 
     add("datasets", cmd_datasets, "List the dataset registry.")
 
+    def add_stream(p: CliParser) -> None:
+        p.add_argument(
+            "--stream",
+            action="store_true",
+            help="decode each image once into a disk cache (MEDVIZ_CACHE_DIR) and read batches "
+            "from it, so memory stays flat for datasets larger than memory (folders and zips)",
+        )
+
     def add_group_pattern(p: CliParser) -> None:
         p.add_argument(
             "--group-pattern",
@@ -684,6 +694,7 @@ def build_parser() -> CliParser:
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
     add_group_pattern(p)
+    add_stream(p)
 
     p = add("train", cmd_train, "Train a model and write its folder (model + card).")
     p.add_argument("--data", default=DEFAULT_DATASET, help="registry name, folder, .zip or .npz")
@@ -720,6 +731,7 @@ def build_parser() -> CliParser:
         "'fixed:0.4', 'youden' or 'sensitivity:0.95' (fitted on validation)",
     )
     add_group_pattern(p)
+    add_stream(p)
 
     p = add("evaluate", cmd_evaluate, "Evaluate a model on a dataset (cross-dataset aware).")
     p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")

@@ -72,3 +72,18 @@ def data_root() -> Path:
     """
     env = os.environ.get("MEDVIZ_DATA_ROOT", "").strip()
     return Path(env) if env else home().parent / "shared" / "datasets"
+
+
+CACHE_ENV = "MEDVIZ_CACHE_DIR"
+"""Environment variable naming the folder of machine-local caches."""
+
+
+def cache_dir() -> Path:
+    """Folder for machine-local caches: ``$MEDVIZ_CACHE_DIR`` or ``~/.cache/medviz``.
+
+    It holds what is measured or decoded once per machine: the XLA probe
+    (:mod:`medviz.autotune`) and streamed datasets' pixel caches
+    (:mod:`medviz.data.streaming`). It may not exist yet.
+    """
+    env = os.environ.get(CACHE_ENV, "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "medviz"

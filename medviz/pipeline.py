@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from medviz.data.dataset import Dataset
+from medviz.data.streaming import StreamedDataset, packaging_sample
 from medviz.errors import DataError, MedvizError
 from medviz.inference import penultimate_features, predict_proba
 from medviz.metrics import (
@@ -129,7 +130,7 @@ def operating_threshold(
 
 def train_and_package(
     config: TrainConfig,
-    data: Dataset,
+    data: Dataset | StreamedDataset,
     *,
     name: str,
     title: str = "",
@@ -199,7 +200,7 @@ def train_and_package(
 
 def package_result(
     result: TrainResult,
-    data: Dataset,
+    data: Dataset | StreamedDataset,
     *,
     name: str,
     title: str = "",
@@ -227,6 +228,10 @@ def package_result(
         )
     model = result.model
     size, _, channels = result.input_shape
+    counts = data.counts()
+    if isinstance(data, StreamedDataset):
+        # Packaging reads val and test whole and a sample of train: small enough for memory.
+        data = packaging_sample(data, seed=config.seed)
     val = data.split("val")
     val_probs = predict_proba(model, val.images)
     temperature = fit_temperature(logits_from_probabilities(val_probs), val.labels)
@@ -241,7 +246,6 @@ def package_result(
     features = penultimate_features(model, train_split.images)
     reference = fit_reference(features, train_split.labels, data.n_classes)
     _, total = parameter_counts(model)
-    counts = data.counts()
     card = ModelCard(
         name=name,
         title=title or name,
@@ -402,7 +406,7 @@ def summarize_repeats(runs: Sequence[PackagedRun]) -> tuple[dict[str, tuple[floa
 
 def train_repeats(
     config: TrainConfig,
-    data: Dataset,
+    data: Dataset | StreamedDataset,
     *,
     repeats: int,
     name: str,

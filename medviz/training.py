@@ -29,6 +29,7 @@ from medviz.augment import AugmentConfig, augment_batch, build_augmenter
 from medviz.autotune import JitDecision, decide_jit, measure_jit, probe_key
 from medviz.data.balance import class_weights, undersample
 from medviz.data.dataset import Dataset
+from medviz.data.streaming import StreamedDataset, stream_pipeline
 from medviz.errors import DataError, MedvizError
 from medviz.zoo import DEFAULT_ARCH, build_model, get_arch
 
@@ -316,7 +317,7 @@ def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
 
 def train(
     config: TrainConfig,
-    data: Dataset,
+    data: Dataset | StreamedDataset,
     *,
     on_epoch_end: Callable[[EpochProgress], None] | None = None,
     on_batch_end: Callable[[BatchProgress], None] | None = None,
@@ -327,7 +328,9 @@ def train(
 
     Args:
         config: The run's settings.
-        data: A dataset with ``"train"`` and ``"val"`` splits.
+        data: A dataset with ``"train"`` and ``"val"`` splits; a
+            :class:`~medviz.data.streaming.StreamedDataset` is read batch by
+            batch from its disk cache (memory stays flat as it grows).
         on_epoch_end: Called after every epoch with an :class:`EpochProgress`.
         on_batch_end: Called after every batch with a :class:`BatchProgress`.
         should_stop: Polled after every batch; returning ``True`` stops the
@@ -356,19 +359,33 @@ def train(
     spec = get_arch(config.arch)
     if size < spec.min_size:
         raise MedvizError(f"{config.arch} needs image_size >= {spec.min_size}, got {size}")
-    x_train, y_train = resize_images(train_set.images, size), train_set.labels
-    x_val, y_val = resize_images(val_set.images, size), val_set.labels
+    streamed = isinstance(data, StreamedDataset)
+    if streamed and config.cam_guidance > 0:
+        raise MedvizError(
+            "cam_guidance needs lesion masks, which streamed datasets do not carry; "
+            "load the dataset in memory (without --stream) or set cam_guidance to 0"
+        )
+    y_train = train_set.labels
     keep = np.arange(len(y_train))
     if config.imbalance == "undersample":
         keep = undersample(y_train, seed=config.seed)
-        x_train, y_train = x_train[keep], y_train[keep]
+        y_train = y_train[keep]
+    if streamed:
+        # Pixels stay in the disk cache; only row numbers and labels are in memory.
+        x_train = x_val = None
+        y_val = val_set.labels
+    else:
+        x_train = resize_images(train_set.images, size)
+        if config.imbalance == "undersample":
+            x_train = x_train[keep]
+        x_val, y_val = resize_images(val_set.images, size), val_set.labels
     class_weight = (
         class_weights(y_train, data.n_classes) if config.imbalance == "class-weights" else None
     )
     n_classes = data.n_classes
     input_shape = (size, size, data.image_shape[-1])
 
-    batches = math.ceil(len(x_train) / config.batch_size)
+    batches = math.ceil(len(y_train) / config.batch_size)
     # Resolved before seeding: the probe builds models of its own.
     jit = choose_jit(config, input_shape, n_classes, total_steps=config.epochs * batches)
     config = replace(config, jit_compile=jit.jit_compile)
@@ -391,16 +408,32 @@ def train(
         else:
             compile_for_training(model, config, steps_per_epoch=batches)
             fit_model = model
-            train_ds = make_pipeline(
-                x_train,
-                y_train,
-                n_classes,
-                batch_size=config.batch_size,
-                augment=config.augment,
-                shuffle=True,
-                seed=config.seed,
-            )
-            val_ds = make_pipeline(x_val, y_val, n_classes, batch_size=max(config.batch_size, 128))
+            if streamed:
+                train_ds = stream_pipeline(
+                    train_set.take(keep),
+                    n_classes,
+                    batch_size=config.batch_size,
+                    image_size=size,
+                    augment=config.augment,
+                    shuffle=True,
+                    seed=config.seed,
+                )
+                val_ds = stream_pipeline(
+                    val_set, n_classes, batch_size=max(config.batch_size, 128), image_size=size
+                )
+            else:
+                train_ds = make_pipeline(
+                    x_train,
+                    y_train,
+                    n_classes,
+                    batch_size=config.batch_size,
+                    augment=config.augment,
+                    shuffle=True,
+                    seed=config.seed,
+                )
+                val_ds = make_pipeline(
+                    x_val, y_val, n_classes, batch_size=max(config.batch_size, 128)
+                )
 
     mode = "min" if config.monitor == "val_loss" else "max"
     tracker = _Tracker(

@@ -24,6 +24,7 @@ from medviz.data.health import (
 from medviz.data.images import DecodedImage, decode_image, to_model_input
 from medviz.data.npz import load_npz
 from medviz.data.registry import DATASETS, DEFAULT_DATASET, DatasetSpec, data_root, get_spec
+from medviz.data.streaming import StreamedDataset, stream_folder, stream_zip
 from medviz.errors import DataError
 
 DEFAULT_IMAGE_SIZE = 128
@@ -40,7 +41,8 @@ def load_dataset(
     seed: int = 0,
     limit_per_class: int | None = None,
     group_pattern: str | None = None,
-) -> Dataset:
+    stream: bool = False,
+) -> Dataset | StreamedDataset:
     """Load a dataset by registry name, ``medmnist:<name>``, or path.
 
     Args:
@@ -59,15 +61,28 @@ def load_dataset(
             file's relative path (first capture group), so a patient's images
             share a split (default: the registry's, else none: groups are
             near-duplicate clusters). See :mod:`medviz.data.groups`.
+        stream: Decode once into a disk cache and return a
+            :class:`~medviz.data.streaming.StreamedDataset` whose pixels are
+            read batch by batch (folders, zips and registry folder datasets;
+            see :mod:`medviz.data.streaming`).
 
     Returns:
-        The :class:`Dataset`.
+        The :class:`Dataset` (a ``StreamedDataset`` with ``stream``).
 
     Raises:
         DataError: ``source`` is none of the above, or the loader failed.
         OfflineError: A MedMNIST file is not cached and cannot be downloaded.
     """
     text = str(source)
+    if stream:
+        return _load_streamed(
+            source,
+            image_size=image_size,
+            channels=channels,
+            seed=seed,
+            limit_per_class=limit_per_class,
+            group_pattern=group_pattern,
+        )
     if isinstance(source, str) and source in DATASETS:
         return get_spec(source).load(
             image_size=image_size,
@@ -108,6 +123,51 @@ def load_dataset(
     )
 
 
+def _load_streamed(
+    source: str | Path,
+    *,
+    image_size: int | None,
+    channels: int | None,
+    seed: int,
+    limit_per_class: int | None,
+    group_pattern: str | None,
+) -> StreamedDataset:
+    """:func:`load_dataset` with ``stream=True``: folders and zips, named or by path."""
+    options = {"seed": seed, "limit_per_class": limit_per_class}
+    path = Path(source).expanduser()
+    if isinstance(source, str) and source in DATASETS:
+        spec = get_spec(source)
+        if spec.kind != "folder" or has_annotations(spec.path()):
+            raise DataError(
+                f"dataset {source!r} is {spec.kind} data"
+                + (" with lesion annotations" if spec.kind == "folder" else "")
+                + "; streaming reads plain image folders and zips: load it without --stream"
+            )
+        return stream_folder(
+            spec.path(),
+            image_size=image_size or spec.image_size,
+            channels=channels or spec.channels,
+            name=spec.name,
+            licence=spec.licence,
+            group_pattern=group_pattern or spec.group_pattern,
+            **options,
+        )
+    common = {
+        "image_size": image_size or DEFAULT_IMAGE_SIZE,
+        "channels": channels or 1,
+        "group_pattern": group_pattern,
+        **options,
+    }
+    if path.is_dir():
+        return stream_folder(path, **common)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return stream_zip(path, **common)
+    raise DataError(
+        f"cannot stream {str(source)!r}: streaming reads image folders and .zip files "
+        f"(and registry folder datasets); load .npz, MedMNIST and generated data in memory"
+    )
+
+
 __all__ = [
     "DATASETS",
     "DEFAULT_DATASET",
@@ -120,6 +180,7 @@ __all__ = [
     "Groups",
     "HealthReport",
     "Provenance",
+    "StreamedDataset",
     "assign_splits",
     "class_weights",
     "cross_dataset_report",
@@ -138,6 +199,8 @@ __all__ = [
     "load_zip",
     "near_duplicate_groups",
     "pattern_groups",
+    "stream_folder",
+    "stream_zip",
     "to_model_input",
     "undersample",
 ]

@@ -89,7 +89,7 @@ class Member:
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
     """A file that should hold an image of ``label_name`` in ``split`` (or no split)."""
 
     member: Member
@@ -98,7 +98,7 @@ class _Candidate:
 
 
 @dataclass(frozen=True)
-class _Decoded:
+class DecodedFile:
     """One successfully decoded and resized image."""
 
     pixels: np.ndarray
@@ -239,7 +239,7 @@ def load_zip(
         raise DataError(f"{origin}: not a readable zip archive ({exc})") from exc
     with archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
-        _check_archive(infos, origin, max_uncompressed=max_uncompressed, max_ratio=max_ratio)
+        check_archive(infos, origin, max_uncompressed=max_uncompressed, max_ratio=max_ratio)
         members = [
             Member(info.filename.replace("\\", "/"), partial(archive.read, info)) for info in infos
         ]
@@ -312,7 +312,7 @@ def is_junk(part: str) -> bool:
     return part.startswith(".") or part in _JUNK_NAMES
 
 
-def _check_archive(
+def check_archive(
     infos: list[zipfile.ZipInfo], origin: str, *, max_uncompressed: int, max_ratio: float
 ) -> None:
     """Refuse unsafe archives using only the central directory (nothing is inflated)."""
@@ -341,7 +341,7 @@ def _check_archive(
         )
 
 
-def _check_options(
+def check_options(
     image_size: int, channels: int, limit_per_class: int | None, fractions: Sequence[float]
 ) -> None:
     if not isinstance(image_size, int | np.integer) or image_size < 1:
@@ -356,7 +356,9 @@ def _check_options(
         )
 
 
-def _plan(members: list[Member], origin: str) -> tuple[list[_Candidate], list[tuple[str, str]]]:
+def plan_layout(
+    members: list[Member], origin: str
+) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """Find the layout: which files are images of which class and split, and what is skipped."""
     skipped: list[tuple[str, str]] = []
     entries: list[tuple[tuple[str, ...], Member]] = []
@@ -390,7 +392,7 @@ def _plan(members: list[Member], origin: str) -> tuple[list[_Candidate], list[tu
             f"{sorted(set(SPLIT_ALIASES))}"
         )
 
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     if split_dirs:
         for split_dir in split_dirs:
             inside = [(parts[1:], m) for parts, m in entries if parts[0] == split_dir]
@@ -419,7 +421,7 @@ def _classify(
     entries: list[tuple[tuple[str, ...], Member]],
     split: str | None,
     skipped: list[tuple[str, str]],
-) -> list[_Candidate]:
+) -> list[Candidate]:
     """Candidates of ``<class>/.../<file>`` entries; loose and unknown files go to ``skipped``."""
     candidates = []
     for parts, member in entries:
@@ -433,11 +435,11 @@ def _classify(
                 (member.path, f"file type {suffix!r} is not an image ({sorted(IMAGE_SUFFIXES)})")
             )
             continue
-        candidates.append(_Candidate(member, split, parts[0]))
+        candidates.append(Candidate(member, split, parts[0]))
     return candidates
 
 
-def _limit(candidates: list[_Candidate], limit: int | None) -> list[_Candidate]:
+def limit_candidates(candidates: list[Candidate], limit: int | None) -> list[Candidate]:
     """First ``limit`` candidates (in path order) of every split and class."""
     if limit is None:
         return candidates
@@ -451,9 +453,9 @@ def _limit(candidates: list[_Candidate], limit: int | None) -> list[_Candidate]:
     return kept
 
 
-def _load_one(
-    candidate: _Candidate, *, image_size: int, channels: int
-) -> _Decoded | tuple[str, str]:
+def load_one(
+    candidate: Candidate, *, image_size: int, channels: int
+) -> DecodedFile | tuple[str, str]:
     """Read, hash, decode and resize one file; a ``(kind, message)`` pair on failure."""
     path = candidate.member.path
     try:
@@ -467,10 +469,10 @@ def _load_one(
         pixels = to_model_input(decoded.pixels, image_size=image_size, channels=channels)
     except DataError as exc:
         return "error", str(exc)
-    return _Decoded(pixels, decoded.size, decoded.mode, hashlib.sha1(data).hexdigest())
+    return DecodedFile(pixels, decoded.size, decoded.mode, hashlib.sha1(data).hexdigest())
 
 
-def _workers() -> int:
+def decode_workers() -> int:
     # Pillow and zlib release the GIL while decoding; a couple of extra
     # threads hide file-system latency.
     return min(8, (os.cpu_count() or 1) + 2)
@@ -509,22 +511,22 @@ def build_dataset(
     Returns:
         The :class:`Dataset` with ``(N, S, S, channels)`` images, as :func:`load_folder`.
     """
-    _check_options(image_size, channels, limit_per_class, fractions)
+    check_options(image_size, channels, limit_per_class, fractions)
     if group_pattern:
         compile_pattern(group_pattern)  # a bad pattern fails before any file is read
-    candidates, skipped = _plan(members, origin)
+    candidates, skipped = plan_layout(members, origin)
     skipped = [*(pre_skipped or []), *skipped]
-    candidates = _limit(candidates, limit_per_class)
+    candidates = limit_candidates(candidates, limit_per_class)
     errors: list[tuple[str, str]] = []
     images = np.empty((len(candidates), image_size, image_size, channels), dtype=np.uint8)
     kept: list[int] = []
-    decoded: list[_Decoded] = []
-    work = partial(_load_one, image_size=image_size, channels=channels)
-    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+    decoded: list[DecodedFile] = []
+    work = partial(load_one, image_size=image_size, channels=channels)
+    with ThreadPoolExecutor(max_workers=decode_workers()) as pool:
         for i, (candidate, result) in enumerate(
             zip(candidates, pool.map(work, candidates), strict=True)
         ):
-            if isinstance(result, _Decoded):
+            if isinstance(result, DecodedFile):
                 images[i] = result.pixels
                 kept.append(i)
                 decoded.append(result)

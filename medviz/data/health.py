@@ -23,6 +23,7 @@ import numpy as np
 
 from medviz.data.dataset import SPLITS, Dataset
 from medviz.data.groups import cross_matches
+from medviz.data.streaming import StreamedDataset
 
 IMBALANCE_RATIO = 3.0
 """Largest/smallest class count above which the report warns."""
@@ -148,12 +149,14 @@ class HealthReport:
         }
 
 
-def health_report(dataset: Dataset) -> HealthReport:
+def health_report(dataset: Dataset | StreamedDataset) -> HealthReport:
     """Check a dataset for imbalance, duplicates, leakage and shortcuts.
 
     Args:
-        dataset: Any :class:`Dataset`; without provenance only counts and
-            imbalance are reported.
+        dataset: Any :class:`Dataset`, or a
+            :class:`~medviz.data.streaming.StreamedDataset` (whose one
+            indexing pass gathered the provenance: nothing is read again);
+            without provenance only counts and imbalance are reported.
 
     Returns:
         The :class:`HealthReport`.
