@@ -47,6 +47,9 @@ class Settings:
         sizes: Image sides of the scaling section.
         scaling_pixels: Pixels per timed scaling epoch (images = this / side²).
         memory_train_images: Images per class in the memory-measuring training run.
+        stream_datasets: Dataset sizes (images) of the streaming memory comparison.
+        stream_source_size: Side of those datasets' files (JPEG).
+        stream_epochs: Training epochs of each streaming run (the last one is timed).
         app_timeout_s: Seconds the app gets to start and to render a page.
         jit: XLA for the timed training: ``-1`` the library default
             (``TrainConfig.jit_compile="auto"``, a cached probe), ``0`` off, ``1`` on.
@@ -70,6 +73,9 @@ class Settings:
     sizes: tuple[int, ...] = (28, 64, 128, 224)
     scaling_pixels: int = 640 * 64 * 64
     memory_train_images: int = 400
+    stream_datasets: tuple[int, ...] = (2000, 20000)
+    stream_source_size: int = 256
+    stream_epochs: int = 2
     app_timeout_s: float = 180.0
     jit: int = -1
     jit_ab: int = 1
@@ -89,6 +95,7 @@ class Settings:
             method_calls=2,
             scaling_pixels=256 * 64 * 64,
             memory_train_images=64,
+            stream_datasets=(200, 2000),
             jit_ab=0,
         )
 

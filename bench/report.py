@@ -60,6 +60,16 @@ SUMMARY = {
     "app.page_warm_median_s": ("app.page_warm_median_s", None, None),
     "app.import_tensorflow_s": ("app.import_tensorflow.median_s", None, None),
     "memory.app_peak_rss_mib": ("memory.app.peak_rss_mib", None, None),
+    "scaling.streamed_rss_ratio": (
+        "scaling.datasets.streamed_rss_ratio",
+        "<= 1.2",
+        lambda v: v <= 1.2,
+    ),
+    "scaling.streamed_throughput_ratio": (
+        "scaling.datasets.streamed_throughput_ratio",
+        ">= 0.9",
+        lambda v: v >= 0.9,
+    ),
     "memory.train_peak_rss_mib": ("memory.train.peak_rss_mib", None, None),
 }
 
@@ -315,6 +325,29 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(la.get('p50_ms'))} / {_fmt(la.get('p95_ms'))} | "
                 f"{_fmt(la.get('naive_p50_ms'))} |"
             )
+        ds = sc.get("datasets", {})
+        if "rows" in ds:
+            lines += [
+                "",
+                f"Dataset size (files {ds['source_size']} px JPEG, trained at {ds['image_size']} "
+                "px; the last epoch timed; each run in a fresh process):",
+                "",
+                "| images | streamed peak RSS MiB | streamed img/s | in-memory peak RSS MiB "
+                "| in-memory img/s | streamed first load s |",
+                "|---|---|---|---|---|---|",
+            ]
+            for n, row in ds["rows"].items():
+                st, mem = row["streamed"], row["in_memory"]
+                lines.append(
+                    f"| {int(n):,} | {st['peak_rss_mib']:.0f} | {st['images_per_s']:.0f} | "
+                    f"{mem['peak_rss_mib']:.0f} | {mem['images_per_s']:.0f} | {st['load_s']:.1f} |"
+                )
+            lines.append(
+                f"\nStreamed, largest vs smallest: peak RSS ×{ds['streamed_rss_ratio']:.2f} "
+                f"(target ≤ 1.2), throughput ×{ds['streamed_throughput_ratio']:.2f} (target ≥ 0.9)."
+            )
+        elif "error" in ds:
+            lines.append(f"\nDataset-size scaling failed: {ds['error']}")
     errors = [k for k, v in report.items() if isinstance(v, dict) and "error" in v]
     if errors:
         lines += ["", f"Sections that failed: {', '.join(errors)} (see latest.json)."]

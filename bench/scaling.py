@@ -1,4 +1,8 @@
-"""Scaling with image size: training throughput and interactive latency at 28…224 px.
+"""Scaling with image size and dataset size.
+
+Image size: training throughput and interactive latency at 28…224 px.
+Dataset size: peak memory and throughput of training on 2,000 vs 20,000
+images, streamed from a disk cache and held in memory (:mod:`bench.stream_scaling`).
 
 Throughput: MedViz's pipeline and the compute bound (as in :mod:`bench.throughput`)
 on the embedded data resized to each side, with about the same number of pixels
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import latency, throughput
+from bench import latency, stream_scaling, throughput
 from bench.common import Settings
 
 
@@ -77,4 +81,10 @@ def run(settings: Settings) -> dict[str, Any]:
         except Exception as error:
             entry["latency_error"] = f"{type(error).__name__}: {error}"
         out["sizes"][str(size)] = entry
+    from medviz.locations import cache_dir
+
+    try:
+        out["datasets"] = stream_scaling.run(settings, root=cache_dir() / "bench")
+    except Exception as error:  # keeps the image-size rows
+        out["datasets"] = {"error": f"{type(error).__name__}: {error}"}
     return out

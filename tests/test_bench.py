@@ -37,6 +37,9 @@ TINY = {
     "MEDVIZ_BENCH_SIZES": "28",
     "MEDVIZ_BENCH_SCALING_PIXELS": str(32 * 28 * 28),
     "MEDVIZ_BENCH_MEMORY_TRAIN_IMAGES": "12",
+    "MEDVIZ_BENCH_STREAM_DATASETS": "40,80",
+    "MEDVIZ_BENCH_STREAM_SOURCE_SIZE": "48",
+    "MEDVIZ_BENCH_STREAM_EPOCHS": "1",
 }
 
 
@@ -136,6 +139,17 @@ def test_quality_memory_scaling_are_sane(quick_report):
     for entry in sizes.values():
         assert entry["images_per_s"]["medviz"] > 0 and entry["images_per_s"]["bound"] > 0
         assert 0 < entry["latency"]["p50_ms"] <= entry["latency"]["p95_ms"]
+    datasets = report["scaling"]["datasets"]
+    assert set(datasets["rows"]) == {"40", "80"}, datasets
+    for row in datasets["rows"].values():
+        assert row["streamed"]["cache"] in ("built", "reused")
+        assert row["in_memory"]["cache"] is None
+        for run in row.values():
+            assert run["peak_rss_mib"] > 100 and run["images_per_s"] > 0
+    assert datasets["streamed_rss_ratio"] == pytest.approx(
+        datasets["rows"]["80"]["streamed"]["peak_rss_mib"]
+        / datasets["rows"]["40"]["streamed"]["peak_rss_mib"]
+    )
 
 
 def test_markdown_and_summary(quick_report, tmp_path):
@@ -150,6 +164,8 @@ def test_markdown_and_summary(quick_report, tmp_path):
         "latency.default.p95_ms",
         "latency.default.speedup_vs_naive",
         "latency.default.speedup_vs_reused_tf_keras_vis",
+        "scaling.streamed_rss_ratio",
+        "scaling.streamed_throughput_ratio",
     }
     readme = tmp_path / "README.md"
     readme.write_text("# X\n\n## What the network learned\ntext\n")
