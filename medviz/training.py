@@ -53,8 +53,10 @@ class TrainConfig:
         reduce_lr_patience: Epochs without improvement before halving the
             learning rate (``None``: never). Only with ``lr_schedule="plateau"``.
         lr_schedule: ``"plateau"`` (constant, halved by ReduceLROnPlateau) or
-            ``"cosine"`` (one epoch of linear warm-up from a tenth of
-            ``learning_rate``, then cosine decay to zero over the remaining epochs).
+            ``"cosine"`` (``warmup_epochs`` of linear warm-up from a tenth of
+            ``learning_rate``, then cosine decay to zero over the remaining steps).
+        warmup_epochs: Length of the cosine schedule's warm-up in epochs
+            (fractions allowed; 0: none). Ignored by ``"plateau"``.
         monitor: Validation quantity that picks the best epoch.
         imbalance: ``"none"``, ``"class-weights"`` or ``"undersample"``.
         augment: On-the-fly augmentations.
@@ -81,6 +83,7 @@ class TrainConfig:
     early_stopping_patience: int | None = 5
     reduce_lr_patience: int | None = 2
     lr_schedule: Literal["plateau", "cosine"] = "plateau"
+    warmup_epochs: float = 1.0
     monitor: str = "val_auc"
     imbalance: Imbalance = "none"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -97,6 +100,7 @@ class TrainConfig:
             "learning_rate": self.learning_rate > 0,
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "cam_guidance": self.cam_guidance >= 0,
+            "warmup_epochs": self.warmup_epochs >= 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -301,12 +305,13 @@ def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
 
     Returns:
         ``config.learning_rate`` for ``"plateau"``; for ``"cosine"`` a
-        ``keras.optimizers.schedules.CosineDecay`` warming up linearly over the
-        first epoch from a tenth of the rate, then decaying to zero at the last step.
+        ``keras.optimizers.schedules.CosineDecay`` warming up linearly over
+        ``config.warmup_epochs`` from a tenth of the rate, then decaying to zero
+        at the last step.
     """
     if config.lr_schedule == "plateau":
         return config.learning_rate
-    warmup = steps_per_epoch if config.epochs > 1 else 0
+    warmup = round(config.warmup_epochs * steps_per_epoch) if config.epochs > 1 else 0
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10 if warmup else config.learning_rate,
         decay_steps=max(1, config.epochs * steps_per_epoch - warmup),

@@ -380,7 +380,7 @@ if view == VIEWS[5]:
             # A box-guided model is scored only on the boxed images it never trained on.
             data, restricted = restrict_to_heldout(data, card.training)
             data = with_model_classes(data, names)
-            trained_on = str(card.training.get("dataset", ""))
+            trained_on = card.facts.dataset
             split = (
                 "all"
                 if restricted or trained_on != data.name or "test" not in data.available_splits

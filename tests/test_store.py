@@ -286,3 +286,28 @@ def test_write_card_stress_without_readme_or_intended_use(tmp_path):
     text = (custom / "README.md").read_text()
     assert text.startswith("# My model\n\nnotes\n\n<!-- medviz:stress -->")
     assert text.rstrip().endswith("<!-- /medviz:stress -->")
+
+
+def test_training_facts_type_the_card_record():
+    from medviz.data.boxes import HELDOUT_LESIONS_KEY
+    from medviz.store import ModelCard
+    from medviz.store.facts import TrainingFacts
+
+    record = {
+        "dataset": "brain-mri",
+        "epochs_run": 12,
+        "seconds": 31.5,
+        "config": {"augment": {"horizontal_flip": True}, "arch_options": {"mode": "frozen"}},
+        HELDOUT_LESIONS_KEY: ["brain-tumor-boxes/a.png"],
+        "something_new": 1,
+    }
+    card = ModelCard(name="m", class_names=("a", "b"), image_size=8, channels=1, training=record)
+    facts = card.facts
+    assert facts.dataset == "brain-mri" and facts.epochs_run == 12 and facts.seconds == 31.5
+    assert facts.horizontal_flip and facts.arch_options == {"mode": "frozen"}
+    assert facts.heldout_lesion_sources == ("brain-tumor-boxes/a.png",)
+    assert facts.record["something_new"] == 1  # unnamed fields stay readable
+    # Old or foreign cards: missing and mistyped fields fall back to defaults.
+    odd = TrainingFacts.from_record({"epochs_run": "twelve", "config": [], "dataset": None})
+    assert odd.epochs_run is None and odd.config == {} and odd.dataset == ""
+    assert not odd.horizontal_flip and TrainingFacts.from_record(None).licence == "unknown"

@@ -157,7 +157,7 @@ def fit_ood(
     card, model = bundle.card, bundle.model
     root = root or data_root()
     rng = np.random.default_rng(seed)
-    name = data or card.training.get("dataset")
+    name = data or card.facts.dataset
     if not name:
         raise DataError(
             "the model card does not say which dataset the model was trained on; pass --data"

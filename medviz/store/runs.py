@@ -95,7 +95,7 @@ class RunStore:
             raise ModelError(f"run {record.run_id}: checkpoint card unreadable: {err}") from None
         if card.arch not in ARCHITECTURES:
             raise ModelError(f"run {record.run_id}: unknown architecture {card.arch!r}")
-        options = dict(card.training.get("arch_options") or {})
+        options = card.facts.arch_options
         if ARCHITECTURES[card.arch].transfer:
             options["pretrained"] = False  # the checkpoint holds every weight
         model = build_model(

@@ -419,7 +419,7 @@ def examples_for(card: ModelCard, *, per_class: int = 3) -> tuple[Example, ...]:
     from medviz.metrics import normalize_class_name
 
     wanted = {normalize_class_name(c) for c in card.class_names}
-    candidates = [str(card.training.get("dataset", "")), DEFAULT_DATASET]
+    candidates = [card.facts.dataset, DEFAULT_DATASET]
     for name in candidates:
         spec = DATASETS.get(name)
         if spec is None or not spec.is_available():

@@ -141,7 +141,7 @@ def localisation_choice(card: ModelCard) -> DatasetChoice:
     chosen = state.active_dataset()
     if chosen is not None:
         return chosen
-    trained_on = str(card.training.get("dataset", ""))
+    trained_on = card.facts.dataset
     spec = DATASETS.get(trained_on)
     if spec is not None and spec.is_available():
         return state.DatasetChoice(
