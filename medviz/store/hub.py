@@ -244,7 +244,7 @@ def push_to_hub(
             f"{folder} is not a model folder: it needs a .keras file and {CARD_FILE} "
             "(as `medviz train` or the Models page's download writes them)"
         )
-    from medviz.store.card import ModelCard, render_card_markdown
+    from medviz.store.card import ModelCard
 
     try:
         card = ModelCard.from_dict(json.loads(card_file.read_text(encoding="utf-8")))
@@ -255,7 +255,7 @@ def push_to_hub(
     if not readme:
         raise ModelError(
             f"{folder} has no {README_FILE} (the Hub's model card); save the model again "
-            f"with MedViz, or write one: {render_card_markdown.__module__}.render_card_markdown"
+            "with MedViz, which writes it"
         )
     check_card_metadata(readme)
 
@@ -273,7 +273,10 @@ def push_to_hub(
     branch = revision or constants.DEFAULT_REVISION
     message = commit_message or f"Upload {card.name} with MedViz {medviz.__version__}"
     try:
-        repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        # private=None leaves the Hub's default (and an existing repo's visibility) alone.
+        repo_url = api.create_repo(
+            repo_id, repo_type="model", private=True if private else None, exist_ok=True
+        )
         if branch != constants.DEFAULT_REVISION:
             api.create_branch(repo_id, branch=branch, repo_type="model", exist_ok=True)
         commit = api.upload_folder(
@@ -290,6 +293,9 @@ def push_to_hub(
         ) from None
     except HfHubHTTPError as err:
         raise ModelError(f"the Hub refused the push to {repo_id!r}: {_first_line(err)}") from None
+    except ValueError as err:  # upload_folder: the Hub's /api/validate-yaml refused the card
+        text = " ".join(str(err).split())[:300]
+        raise ModelError(f"the Hub refused the model card of {repo_id!r}: {text}") from None
     except (OSError, ConnectionError) as err:
         raise OfflineError(
             f"cannot reach the Hugging Face Hub ({constants.ENDPOINT}) to push {repo_id!r}: "
