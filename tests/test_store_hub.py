@@ -288,3 +288,29 @@ def test_hub_source_with_revision(tiny_model_dir, tmp_path, monkeypatch):
     assert load_bundle("hf://medviz/tiny", revision="v1").card.name == "tiny"
     with pytest.raises(OfflineError, match="at revision 'main'"):
         load_bundle("hf://medviz/tiny@main")
+
+
+def test_cli_push_json_and_offline_exit_code(fake_hub, tiny_model_dir, monkeypatch, capsys):
+    import huggingface_hub.constants as constants
+
+    from medviz.cli import main
+
+    argv = ["push", "--model", str(tiny_model_dir), "--repo", "someone/cli-model"]
+    assert main([*argv, "--revision", "dev", "--commit-message", "From the CLI", "--json"]) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert payload["repo_id"] == "someone/cli-model" and payload["revision"] == "dev"
+    assert payload["files"] == ["README.md", "card.json", "model.keras"]
+    assert fake_hub.commits[-1]["summary"] == "From the CLI"
+    assert "hf_…abcd from HF_TOKEN environment variable" in captured.err
+    assert TOKEN not in captured.err + captured.out
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: cannot push to the Hugging Face Hub: offline mode is on")
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tiny_model_dir / "no-token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tiny_model_dir / "no-tokens"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert main(argv) == 2
+    assert "no token: set HF_TOKEN or run `hf auth login`" in capsys.readouterr().err
