@@ -199,15 +199,15 @@ def export_model(
         format: ``"savedmodel"``, ``"litert"`` or ``"onnx"``.
         out: Output folder; it receives the artefact (``saved_model/``,
             ``model.tflite`` or ``model.onnx``) and the card files. An
-            artefact already there is replaced only after the new one passed
-            its check.
+            artefact already there is replaced only once the new one has been
+            re-loaded and run (a failed export leaves it untouched).
         images: Model inputs ``(N, S, S, C)`` (raw pixel values 0–255) to
             compare on; default :func:`check_images` (8 seeded images).
         tolerance: Largest accepted absolute difference of a probability.
 
     Returns:
-        The :class:`ExportResult` (also when the difference exceeds
-        ``tolerance``: the artefact is then left in place and ``ok`` is False).
+        The :class:`ExportResult`; when the difference exceeds ``tolerance``
+        the artefact is still written (to inspect) and ``ok`` is False.
 
     Raises:
         ValueError: ``format`` is not one of :data:`FORMATS`.
@@ -247,8 +247,9 @@ def export_model(
                 f"the {format} export could not be re-loaded and run: "
                 f"{' '.join(str(err).split())[:300]}"
             ) from None
-        diff = float(np.max(np.abs(got.astype(np.float64) - reference))) if got.size else np.inf
-        if got.shape != reference.shape:
+        if got.shape == reference.shape and got.size:
+            diff = float(np.max(np.abs(got.astype(np.float64) - reference)))
+        else:  # a wrong output shape can never match
             diff = float("inf")
         out.mkdir(parents=True, exist_ok=True)
         target = out / artefact_name
