@@ -807,6 +807,10 @@ def build_parser() -> CliParser:
     p.add_argument("--limit-per-class", type=int, default=None)
     add_group_pattern(p)
 
+    from medviz.cli_share import add_commands as add_share_commands  # push, export
+
+    add_share_commands(add)
+
     try:
         from medviz.explain.commands import register
     except ImportError:  # explanations not installed in this build

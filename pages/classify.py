@@ -12,7 +12,7 @@ from medviz.explain import COLORMAPS, overlay
 from medviz.plots import probability_figure
 from medviz.services.predict import Classification, classify
 from medviz.services.uploads import decode_upload
-from medviz.ui import cache, components, settings, state
+from medviz.ui import cache, components, dicom_frames, settings, state
 
 components.page_header(
     "classify",
@@ -83,13 +83,19 @@ else:
         inputs = [(f"{example.name}.png", example.png)]
 
 
+# Multi-frame DICOM files: the user picks the frame the model classifies.
+frames = {
+    name: dicom_frames.pick_frame(name, data, key_prefix="classify_frame") for name, data in inputs
+}
+
+
 # --- results -------------------------------------------------------------------------------------
-def run(name: str, data: bytes) -> Classification:
-    """Classify one file, memoised in this session by model and file content."""
+def run(name: str, data: bytes, frame: int | None = None) -> Classification:
+    """Classify one file (one frame of it), memoised in this session by model and content."""
     memo = app.classifications
-    key = f"{cache.model_token(entry)}|{name}|{hashlib.sha1(data).hexdigest()}"
+    key = f"{cache.model_token(entry)}|{name}|{hashlib.sha1(data).hexdigest()}|{frame}"
     if key not in memo:
-        decoded = decode_upload(data, name=name, max_mb=max_mb)
+        decoded = decode_upload(data, name=name, max_mb=max_mb, frame=frame)
         memo[key] = classify(bundle, explainer, decoded, name=name)
         while len(memo) > 64:
             memo.pop(next(iter(memo)))
@@ -100,7 +106,7 @@ results: list[Classification] = []
 failures: list[tuple[str, str]] = []
 for name, data in inputs:
     try:
-        results.append(run(name, data))
+        results.append(run(name, data, frames.get(name)))
     except (MedvizError, OSError) as err:
         failures.append((name, components.error_message(err)))
 for name, message in failures:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from medviz.errors import ModelError
 from medviz.store import render_card_markdown
-from medviz.ui import cache, components, settings, state
+from medviz.ui import cache, components, settings, share, state
 from medviz.ui.state import ModelEntry
 
 components.page_header(
@@ -65,6 +65,14 @@ if active is not None:
             help="A zip of model.keras, card.json and README.md (the model card).",
             key="models_download",
         )
+    if not demo:
+        with st.expander(
+            "Export (SavedModel, LiteRT, ONNX) · push to the Hugging Face Hub",
+            icon=":material/ios_share:",
+        ):
+            share.export_downloads(active)
+            st.markdown("**Push to the Hugging Face Hub**")
+            share.push_form(active)
 
 sections = ["Shipped", "This session"]
 if not demo:
@@ -189,16 +197,27 @@ if not demo:
             "Load a MedViz model from the Hugging Face Hub by its repo id. Only the `.keras` "
             "file, the card and the README are fetched; nothing from the repo is executed."
         )
-        repo = st.text_input("Repo id", placeholder="user/medviz-pneumonia", key="models_hub_repo")
+        cols = st.columns([3, 2])
+        repo = cols[0].text_input(
+            "Repo id", placeholder="user/medviz-pneumonia", key="models_hub_repo"
+        )
+        revision = cols[1].text_input(
+            "Revision (optional)",
+            placeholder="main",
+            help="A branch, tag or commit id: pin the exact model version you checked.",
+            key="models_hub_revision",
+        )
         if st.button("Fetch from the Hub", icon=":material/cloud_download:", key="models_hub_go"):
             with components.user_errors(), st.spinner(f"Fetching {repo}…"):
-                from medviz.store import load_bundle, validate_repo_id
+                from medviz.store import load_bundle, parse_hub_source
 
-                repo_id = validate_repo_id((repo or "").strip())
-                loaded = load_bundle(f"hf://{repo_id}", safe_mode=True)
+                pinned = (revision or "").strip()
+                source = f"hf://{(repo or '').strip()}" + (f"@{pinned}" if pinned else "")
+                repo_id, rev = parse_hub_source(source)
+                loaded = load_bundle(source, safe_mode=True)
                 entry = ModelEntry(
-                    key=f"hub:{repo_id}",
-                    title=loaded.card.title or repo_id,
+                    key=f"hub:{repo_id}" + (f"@{rev}" if rev else ""),
+                    title=(loaded.card.title or repo_id) + (f" @ {rev}" if rev else ""),
                     origin="hub",
                     card=loaded.card,
                     path=str(loaded.path) if loaded.path else None,

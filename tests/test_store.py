@@ -144,12 +144,13 @@ def test_card_front_matter_is_valid_hub_metadata():
     data = HubCard(render_card_markdown(card)).data
     assert data.license == "other" and data.license_name == "none-stated-open-i-images"
     assert data.library_name == "keras" and "medical-imaging" in data.tags
-    assert data.model_name == "x"
+    assert data.model_name == "x" and data.datasets == ["chest"]
     got = {(r.dataset_split, r.metric_type): r.metric_value for r in data.eval_results}
     assert got == {("val", "accuracy"): 0.9, ("test", "accuracy"): 0.8, ("test", "roc_auc"): 0.85}
     plain = render_card_markdown(dataclasses.replace(card, metrics={}, licence="CC BY 4.0"))
     assert plain.startswith(
-        "---\nlibrary_name: keras\nlicense: cc-by-4.0\ntags:\n- medviz\n- image-classification\n"
+        "---\nlibrary_name: keras\nlicense: cc-by-4.0\ndatasets:\n- chest\ntags:\n- medviz\n"
+        "- image-classification\n"
         "- medical-imaging\n- unknown\npipeline_tag: image-classification\n---\n\n# x\n"
     )
 

@@ -2,14 +2,20 @@
 
 The pipeline follows the DICOM grayscale display chain (PS3.3 C.11):
 
-1. decode the pixel data (one frame: the middle one of a multi-frame file);
+1. decode the pixel data of one frame (``frame=``; by default the middle one
+   of a multi-frame file). Compressed transfer syntaxes are decoded by
+   pydicom's plugins: pylibjpeg-openjpeg (JPEG 2000), pylibjpeg-libjpeg (JPEG
+   lossless, 12-bit JPEG Extended), pyjpegls (JPEG-LS), Pillow (8-bit JPEG);
 2. Modality LUT: rescale slope/intercept or a Modality LUT Sequence
    (``pydicom.pixels.apply_modality_lut``), giving e.g. Hounsfield units;
 3. VOI: a VOI LUT Sequence (``pydicom.pixels.apply_voi_lut``), else the first
    Window Centre/Width with its VOI LUT Function (LINEAR, LINEAR_EXACT or
-   SIGMOID) mapped straight onto 0–255, else the min–max of the frame;
-4. MONOCHROME1 (white = low values) is inverted so that bright means dense,
-   as for MONOCHROME2.
+   SIGMOID) through ``pydicom.pixels.apply_windowing``, whose output range is
+   then mapped onto 0–255; else the min–max of the frame;
+4. MONOCHROME1 (white = low values) and Presentation LUT Shape ``INVERSE``
+   are inverted so that bright means dense, as for MONOCHROME2. (For
+   MONOCHROME1 the standard requires the shape ``INVERSE``: both name the same
+   inversion, which is applied once.)
 
 Colour images (RGB, YBR_* converted to RGB by pydicom, PALETTE COLOR through
 its lookup table) stay RGB. The metadata returned is built from an allow-list
@@ -27,7 +33,13 @@ import pydicom
 from pydicom.dataset import Dataset as DicomDataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.pixels import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi_lut,
+    apply_windowing,
+    get_decoder,
+)
 from pydicom.pixels import pixel_array as decode_pixel_array
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -42,33 +54,39 @@ from medviz.errors import DataError
 
 
 def read_dicom(
-    source: bytes | str | Path, *, name: str | None = None, max_pixels: int = MAX_PIXELS
+    source: bytes | str | Path,
+    *,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+    frame: int | None = None,
 ) -> DecodedImage:
-    """Decode a DICOM file to ``uint8`` pixels.
+    """Decode one frame of a DICOM file to ``uint8`` display pixels.
 
     Args:
         source: File bytes or a path.
         name: Name used in error messages (default: the path).
         max_pixels: Largest accepted rows × columns of one frame.
+        frame: Zero-based frame of a multi-frame file; ``None`` takes the
+            middle one (``frames // 2``). A single-frame file accepts 0.
 
     Returns:
         A :class:`DecodedImage` with ``(H, W)`` (monochrome) or ``(H, W, 3)``
         (colour) ``uint8`` pixels and mode ``"DICOM:<photometric>"``. Its
         ``meta`` holds ``format``, ``modality``, ``photometric_interpretation``,
-        ``window`` (``None`` for colour), ``frames``, ``frame_used``,
-        ``transfer_syntax``, ``bits_stored`` and, when present, ``rescale``.
+        ``window`` (``None`` for colour), ``frames`` (the file's frame
+        count), ``frame_used`` (zero-based), ``inverted`` (why the grey scale
+        was flipped, or ``None``), ``transfer_syntax``, ``bits_stored`` and,
+        when present, ``rescale``.
 
     Raises:
-        DataError: Not DICOM, no pixel data, truncated, too large, or a
-            compressed transfer syntax no installed package can decode (the
-            message names the syntax and the packages that would).
+        DataError: Not DICOM, no pixel data, truncated, too large, a frame
+            outside the file, or a compressed transfer syntax no installed
+            package can decode (the message names the syntax and the packages
+            that would).
     """
     data, label = read_source(source, name)
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
-        has_pixels = "PixelData" in ds
-    except Exception as exc:  # pydicom raises many types on corrupt headers
-        raise DataError(f"{label}: not a readable DICOM file ({one_line(exc)})") from exc
+    ds = _read_header(data, label, stop_before_pixels=False)
+    has_pixels = "PixelData" in ds
     if not has_pixels:
         sop = ds.get("SOPClassUID")
         kind = f"a {UID(sop).name} object" if sop else "not a DICOM image"
@@ -86,8 +104,13 @@ def read_dicom(
             f"{label}: DICOM frame is too large ({columns}x{rows}); at most "
             f"{max_pixels:,} pixels are allowed"
         )
-    frames = _int(ds.get("NumberOfFrames"), 1)
-    index = frames // 2
+    frames = max(_int(ds.get("NumberOfFrames"), 1), 1)
+    index = frames // 2 if frame is None else int(frame)
+    if not 0 <= index < frames:
+        raise DataError(
+            f"{label}: frame {frame} does not exist; the file has {frames} frame(s), "
+            f"numbered 0 to {frames - 1}"
+        )
     raw = _decode_frame(ds, syntax, index if frames > 1 else None, label)
 
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
@@ -98,6 +121,7 @@ def read_dicom(
         "window": None,
         "frames": frames,
         "frame_used": index,
+        "inverted": None,
         "transfer_syntax": syntax.name,
         "bits_stored": _int(ds.get("BitsStored"), 0) or None,
     }
@@ -111,8 +135,12 @@ def read_dicom(
             pixels = _palette(raw, ds)
         elif photometric.startswith("MONOCHROME") or raw.ndim == 2:
             pixels, window = _monochrome(raw, ds)
-            if photometric == "MONOCHROME1":
+            shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
+            if photometric == "MONOCHROME1" or shape == "INVERSE":
                 pixels = 255 - pixels
+                meta["inverted"] = (
+                    "MONOCHROME1" if photometric == "MONOCHROME1" else "Presentation LUT INVERSE"
+                )
             meta["window"] = window
         else:
             pixels = _colour(raw, ds)
@@ -128,6 +156,35 @@ def read_dicom(
         size=(pixels.shape[1], pixels.shape[0]),
         meta=meta,
     )
+
+
+def dicom_frame_count(source: bytes | str | Path, *, name: str | None = None) -> int:
+    """Number of frames of a DICOM image, read from its header only (no pixel decoding).
+
+    Args:
+        source: File bytes or a path.
+        name: Name used in error messages (default: the path).
+
+    Returns:
+        ``NumberOfFrames`` (1 when absent or empty).
+
+    Raises:
+        DataError: Not a readable DICOM image.
+    """
+    data, label = read_source(source, name)
+    ds = _read_header(data, label, stop_before_pixels=True)
+    if "Rows" not in ds:
+        raise DataError(f"{label}: not a readable DICOM file (no image Rows in its header)")
+    return max(_int(ds.get("NumberOfFrames"), 1), 1)
+
+
+def _read_header(data: bytes, label: str, *, stop_before_pixels: bool) -> DicomDataset:
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
+        ds.get("NumberOfFrames")  # force=True parses lazily: touch it to surface errors here
+    except Exception as exc:  # pydicom raises many types on corrupt headers
+        raise DataError(f"{label}: not a readable DICOM file ({one_line(exc)})") from exc
+    return ds
 
 
 def _int(value: object, default: int) -> int:
@@ -218,16 +275,20 @@ def _monochrome(raw: np.ndarray, ds: DicomDataset) -> tuple[np.ndarray, dict[str
         out = apply_voi_lut(np.rint(values).astype(np.int64), ds, index=0, prefer_lut=True)
         return stretch_to_uint8(out, 0, 2**bits - 1), {"source": "VOI LUT"}
     centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
-    if centre is not None and width is not None and _first(width) > 0:
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    # pydicom refuses LINEAR windows narrower than 1 and others of width <= 0.
+    if (
+        centre is not None
+        and width is not None
+        and (_first(width) >= 1 if function == "LINEAR" else _first(width) > 0)
+    ):
         c, w = _first(centre), _first(width)
-        function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
-        if function == "SIGMOID":
-            pixels = np.rint(255.0 / (1.0 + np.exp(-4.0 * (values - c) / w))).astype(np.uint8)
-        elif function == "LINEAR_EXACT" or w <= 1:
-            pixels = stretch_to_uint8(values, c - w / 2, c + w / 2)
-        else:
-            # DICOM LINEAR (PS3.3 C.11.2.1.2.1): the window spans centre - 0.5 ± (width - 1) / 2.
-            pixels = stretch_to_uint8(values, c - 0.5 - (w - 1) / 2, c - 0.5 + (w - 1) / 2)
+        windowed = apply_windowing(values, ds, index=0)
+        # pydicom maps the window onto the stored (or rescaled) value range; windowing the
+        # extremes gives that range, which becomes 0-255.
+        with np.errstate(over="ignore"):
+            low, high = apply_windowing(np.array([-1e300, 1e300]), ds, index=0)
+        pixels = stretch_to_uint8(windowed, float(low), float(high))
         return pixels, {"centre": c, "width": w, "function": function, "source": "file"}
     finite = values[np.isfinite(values)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)

@@ -75,7 +75,11 @@ _OPEN_LOCK = threading.Lock()
 
 
 def decode_image(
-    source: bytes | str | Path, *, name: str | None = None, max_pixels: int = MAX_PIXELS
+    source: bytes | str | Path,
+    *,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+    frame: int | None = None,
 ) -> DecodedImage:
     """Decode an image file by its content.
 
@@ -85,6 +89,8 @@ def decode_image(
             ``"<image bytes>"``). A name ending in ``.dcm`` selects the DICOM
             reader even without the ``DICM`` magic.
         max_pixels: Largest accepted width × height.
+        frame: Zero-based frame of a multi-frame DICOM file (``None``: the
+            middle one); other formats have one frame and ignore it.
 
     Returns:
         The :class:`DecodedImage` with ``(H, W)`` or ``(H, W, 3)`` ``uint8``
@@ -100,7 +106,7 @@ def decode_image(
     if is_dicom_bytes(data) or label.lower().endswith(".dcm"):
         from medviz.data.dicom import read_dicom
 
-        return read_dicom(data, name=label, max_pixels=max_pixels)
+        return read_dicom(data, name=label, max_pixels=max_pixels, frame=frame)
     return _decode_with_pillow(data, label, max_pixels)
 
 

@@ -17,13 +17,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from medviz.data import Dataset, DecodedImage
 
 
-def decode_upload(data: bytes, *, name: str, max_mb: int) -> DecodedImage:
+def decode_upload(data: bytes, *, name: str, max_mb: int, frame: int | None = None) -> DecodedImage:
     """Decode an uploaded image, refusing files over ``max_mb`` megabytes.
 
     Args:
         data: The file's bytes.
         name: The file name (messages name it; DICOM is also recognised by content).
         max_mb: Largest accepted size in megabytes.
+        frame: Zero-based frame of a multi-frame DICOM file (``None``: the middle one).
 
     Returns:
         The decoded image: ``pixels`` ``(H, W)`` or ``(H, W, 3)``, mode and display-safe meta.
@@ -37,7 +38,7 @@ def decode_upload(data: bytes, *, name: str, max_mb: int) -> DecodedImage:
         raise DataError(
             f"{name}: the file is {len(data) / 1e6:.1f} MB; at most {max_mb} MB are accepted"
         )
-    return decode_image(data, name=name)
+    return decode_image(data, name=name, frame=frame)
 
 
 def load_uploaded_dataset(

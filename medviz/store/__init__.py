@@ -37,7 +37,17 @@ from medviz.store.card import (
     render_stress_markdown,
     write_card_stress,
 )
-from medviz.store.hub import HF_PREFIX, download_from_hub, validate_repo_id
+from medviz.store.hub import (
+    HF_PREFIX,
+    HubToken,
+    PushResult,
+    check_card_metadata,
+    download_from_hub,
+    hub_token,
+    parse_hub_source,
+    push_to_hub,
+    validate_repo_id,
+)
 from medviz.store.runs import RunRecord, RunStore
 
 __all__ = [
@@ -50,17 +60,23 @@ __all__ = [
     "README_FILE",
     "STRESS_BEGIN",
     "STRESS_END",
+    "HubToken",
     "ModelBundle",
     "ModelCard",
+    "PushResult",
     "RunRecord",
     "RunStore",
     "atomic_write_json",
     "atomic_write_text",
+    "check_card_metadata",
     "default_preprocessing",
     "download_from_hub",
     "fsync_file",
+    "hub_token",
     "load_bundle",
     "load_model_file",
+    "parse_hub_source",
+    "push_to_hub",
     "render_card_markdown",
     "render_stress_markdown",
     "save_bundle",

@@ -28,7 +28,7 @@ from medviz.store.card import (
     default_preprocessing,
     render_card_markdown,
 )
-from medviz.store.hub import HF_PREFIX, download_from_hub
+from medviz.store.hub import HF_PREFIX, download_from_hub, parse_hub_source
 
 
 @dataclass
@@ -191,14 +191,20 @@ def validate_against_card(model: Any, card: ModelCard) -> None:
         )
 
 
-def load_bundle(source: str | Path, *, safe_mode: bool = True) -> ModelBundle:
-    """Load a model folder, a ``.keras`` file, or ``hf://user/repo``.
+def load_bundle(
+    source: str | Path, *, safe_mode: bool = True, revision: str | None = None
+) -> ModelBundle:
+    """Load a model folder, a ``.keras`` file, or ``hf://user/repo[@revision]``.
 
     Args:
         source: Folder (with ``model.keras`` and ``card.json``), ``.keras``
             file (the card beside it is used when present), or a Hugging Face
-            Hub id ``hf://user/repo`` (downloaded or read from the local cache).
+            Hub id ``hf://user/repo`` (downloaded or read from the local
+            cache), optionally pinned: ``hf://user/repo@v1`` (branch, tag or
+            commit id).
         safe_mode: Keras safe mode; leave on for anything not made by you.
+        revision: Hub revision (overrides one written after ``@``); ignored for
+            local paths.
 
     Raises:
         ModelError: Missing, unsafe, legacy or inconsistent model.
@@ -206,7 +212,8 @@ def load_bundle(source: str | Path, *, safe_mode: bool = True) -> ModelBundle:
     """
     text = str(source)
     if text.startswith(HF_PREFIX):
-        folder = download_from_hub(text[len(HF_PREFIX) :])
+        repo_id, pinned = parse_hub_source(text)
+        folder = download_from_hub(repo_id, revision=revision or pinned)
         return load_bundle(folder, safe_mode=safe_mode)
     path = Path(source).expanduser()
     if not path.exists():
