@@ -1,12 +1,14 @@
 """Time to quality: seconds of default training until validation AUC first reaches 0.95.
 
 "Default settings" are what ``python -m medviz train --data synthetic-microcalc``
-and the app's Train page use: :class:`~medviz.training.TrainConfig` defaults
-(architecture, batch size, learning rate, XLA) with the dataset's own realistic
+uses: :class:`~medviz.training.TrainConfig` defaults (architecture, batch size,
+learning rate, XLA) under the dataset's measured recipe and realistic
 augmentation (its :class:`~medviz.data.DatasetSpec`). The clock starts when
 :func:`medviz.training.train` is called (model building and tracing count: the
-user waits for them) and stops at the end of the first epoch whose validation
-AUC is at least the target; training is then stopped.
+user waits for them); the time is taken at the end of the first epoch whose
+validation AUC is at least the target. The run then finishes its recipe, so
+the section can also say whether it stayed stable (no epoch after the first
+below 0.8 val AUC) and what the returned model scores on the test split.
 
 The shipped pneumonia model is *not* retrained (about 20 minutes): its
 training time is the one its build recorded in ``models/pneumonia-xray/card.json``.
@@ -33,8 +35,12 @@ def time_to_auc(settings: Settings, *, target: float = TARGET_AUC) -> dict[str, 
     data = load_dataset(
         DEFAULT_DATASET, seed=0, limit_per_class=settings.ttq_limit_per_class or None
     )
-    config = replace(TrainConfig(), augment=spec.augment, epochs=settings.ttq_max_epochs)
-    config = replace(config, jit_compile=settings.jit_compile)
+    config = TrainConfig(**{**spec.recipe, "augment": spec.augment})
+    config = replace(
+        config,
+        epochs=min(config.epochs, settings.ttq_max_epochs),
+        jit_compile=settings.jit_compile,
+    )
     epochs: list[dict[str, float]] = []
     reached: dict[str, Any] = {}
     started = time.perf_counter()
@@ -46,9 +52,20 @@ def time_to_auc(settings: Settings, *, target: float = TARGET_AUC) -> dict[str, 
         if not reached and auc >= target:
             reached.update(epoch=progress.epoch + 1, wall_s=wall, fit_s=progress.elapsed_s)
 
-    result = train(config, data, on_epoch_end=on_epoch_end, should_stop=lambda: bool(reached))
+    result = train(config, data, on_epoch_end=on_epoch_end)
     total = time.perf_counter() - started
     first_epoch = epochs[0]["wall_s"] if epochs else None
+    from medviz.inference import predict_proba
+    from medviz.metrics import evaluate
+
+    test = data.split("test")
+    test_auc = evaluate(
+        test.labels,
+        predict_proba(result.model, test.images),
+        class_names=data.class_names,
+        n_bootstrap=0,
+    ).auc
+    later = [e["val_auc"] for e in epochs[1:]]
     return {
         "dataset": DEFAULT_DATASET,
         "train_images": len(data.split("train").images),
@@ -63,8 +80,11 @@ def time_to_auc(settings: Settings, *, target: float = TARGET_AUC) -> dict[str, 
         "epochs": epochs,
         "best_val_auc": float(result.best_value),
         "total_wall_s": total,
-        "target_s": 60.0,
-        "met": bool(reached) and reached["wall_s"] <= 60.0,
+        "min_val_auc_after_first_epoch": min(later) if later else None,
+        "stable": bool(later) and min(later) >= 0.8,
+        "test_auc": float(test_auc),
+        "target_s": 8.0,
+        "met": bool(reached) and reached["wall_s"] <= 8.0,
         "note": None
         if reached
         else f"val AUC {target} not reached within {config.epochs} epochs "

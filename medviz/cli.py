@@ -232,11 +232,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         "imbalance": args.imbalance,
         "early_stopping_patience": args.patience if args.patience > 0 else None,
     }
-    config = (
-        config_from_file(args.config, overrides=_given_fields(args.argv, from_flags))
-        if args.config
-        else TrainConfig(**from_flags)
-    )
+    given = _given_fields(args.argv, from_flags)
+    if args.config:
+        config = config_from_file(args.config, overrides=given)
+    else:
+        # The dataset's measured recipe fills what the command line leaves unsaid.
+        recipe = {k: v for k, v in (spec.recipe if spec else {}).items() if k not in given}
+        config = TrainConfig(**{**from_flags, **recipe})
     data = load_dataset(
         args.data,
         image_size=config.image_size,

@@ -129,6 +129,8 @@ def test_quality_memory_scaling_are_sane(quick_report):
     tq = report["time_to_quality"]
     assert "time_to_val_auc_095_s" in tq and tq["epochs"]
     value = tq["time_to_val_auc_095_s"]
+    assert 0 <= tq["test_auc"] <= 1 and tq["stable"] in (True, False)
+    assert tq["config"]["lr_schedule"] == "cosine"  # the dataset's recipe
     assert (value is None and tq["note"]) or value > 0
     assert tq["pneumonia_xray_train"]["seconds"] > 0
     assert "card.json" in tq["pneumonia_xray_train"]["source"]
@@ -161,6 +163,8 @@ def test_markdown_and_summary(quick_report, tmp_path):
         "throughput.medviz_vs_best_bound",
         "throughput.medviz_vs_plain_keras",
         "time_to_val_auc_095_s",
+        "time_to_quality.stable",
+        "time_to_quality.test_auc",
         "latency.default.p95_ms",
         "latency.default.speedup_vs_naive",
         "latency.default.speedup_vs_reused_tf_keras_vis",
