@@ -313,6 +313,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     folder = save_bundle(run.bundle.model, run.bundle.card, args.out)
     metrics = {split: ev.to_dict() for split, ev in run.evaluations.items()}
     runs.finish(record, model=run.bundle.model, card=run.bundle.card, metrics=metrics)
+    plan.finish()  # multiworker: the other workers wait for the chief's files, then all exit
     split = "test" if "test" in run.evaluations else "val"
     ev = run.evaluations[split]
     payload = {

@@ -43,6 +43,9 @@ def run_worker(plan: DistributionPlan, config, data: Dataset, *, as_json: bool =
     else:
         sys.stdout.write(
             f"worker {plan.cluster.rank} of {plan.workers} done: {result.epochs_run} epochs in "
-            f"{result.seconds:.1f}s, last val AUC {val_auc[-1]:.3f}; the chief writes the model\n"
+            f"{result.seconds:.1f}s, last val AUC {val_auc[-1]:.3f}; waiting for the chief to "
+            "write the model\n"
         )
+    sys.stdout.flush()
+    plan.finish()
     return EXIT_OK

@@ -225,6 +225,26 @@ class DistributionPlan:
         """Machines taking part (1 unless ``multiworker``)."""
         return 1 if self.cluster is None else self.cluster.workers
 
+    def finish(self) -> None:
+        """Wait until every worker of a ``multiworker`` run has called this (no-op otherwise).
+
+        The chief calls it after writing the model, the other workers after training: a worker
+        that exits while the chief still packages is reported by TensorFlow's coordination
+        service as a crashed task (tensorflow/tensorflow#58434), so all of them leave together.
+        """
+        if self.mode != "multiworker":
+            return
+        import tensorflow as tf
+
+        strategy = self.strategy
+
+        @tf.function
+        def barrier():
+            ones = strategy.run(lambda: tf.constant(1.0))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None)
+
+        barrier()
+
     def describe(self) -> dict[str, Any]:
         """What a model card records about the run's distribution."""
         if self.mode == "none":
