@@ -86,19 +86,24 @@ def _bright_dataset(n: int):
 
 MIRRORED_SCRIPT = textwrap.dedent(
     """
-    import json
+    import json, sys
     from medviz.augment import AugmentConfig
-    from medviz.distributed import plan_distribution, train_distributed
-    from medviz.errors import MedvizError
-    from medviz.inference import predict_proba
     from medviz.data.synthetic import MicrocalcDifficulty, generate_microcalc
+    from medviz.distributed import plan_distribution, train_and_package_distributed
+    from medviz.errors import MedvizError
+    from medviz.store import load_bundle, save_bundle
     from medviz.training import TrainConfig
 
     plan = plan_distribution("mirrored")  # MEDVIZ_LOGICAL_CPUS=2 from the environment
     easy = MicrocalcDifficulty(contrast=6.0, distractors=0.0)
     data = generate_microcalc(96, image_size=32, difficulty=easy, seed=3)
     config = TrainConfig(epochs=1, batch_size=8, augment=AugmentConfig.none(), jit_compile=False)
-    result = train_distributed(plan, config, data)
+    run = train_and_package_distributed(
+        plan, config, data, name="m", n_bootstrap=0, stress_images=0
+    )
+    variable = type(run.result.model.trainable_variables[0].value).__name__
+    folder = save_bundle(run.bundle.model, run.bundle.card, sys.argv[1])
+    loaded = load_bundle(folder)
     try:
         plan_distribution("mirrored", logical_cpus=3)
         late = "no error"
@@ -107,21 +112,22 @@ MIRRORED_SCRIPT = textwrap.dedent(
     print(json.dumps({
         "replicas": plan.replicas,
         "devices": list(plan.devices),
-        "variable": type(result.model.trainable_variables[0].value).__name__,
-        "epochs_run": result.epochs_run,
-        "val_auc": result.history["val_auc"],
-        "probs": predict_proba(result.model, data.split("test").images[:4]).tolist(),
+        "variable": variable,
+        "epochs_run": run.result.epochs_run,
+        "val_auc": run.result.history["val_auc"],
+        "card": {k: loaded.card.training.get(k) for k in ("distribute", "replicas")},
+        "probs": loaded.predict_proba(data.split("test").images[:4]).tolist(),
         "late": late,
     }))
     """
 )
 
 
-def test_mirrored_strategy_fits_on_two_logical_cpus():
+def test_mirrored_strategy_fits_on_two_logical_cpus(tmp_path):
     # A subprocess: logical devices must be configured before TensorFlow starts.
     env = {**os.environ, "MEDVIZ_LOGICAL_CPUS": "2", "CUDA_VISIBLE_DEVICES": "-1"}
     done = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT],
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path / "model")],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -132,8 +138,9 @@ def test_mirrored_strategy_fits_on_two_logical_cpus():
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
     assert [d.rsplit("/", 1)[-1] for d in report["devices"]] == ["device:CPU:0", "device:CPU:1"]
-    assert report["variable"] == "MirroredVariable"  # built under the strategy
+    assert report["variable"] == "MirroredVariable"  # built and fitted under the strategy
     assert report["epochs_run"] == 1 and np.isfinite(report["val_auc"][0])
+    assert report["card"] == {"distribute": "mirrored", "replicas": 2}  # saved, loaded back
     assert np.allclose(np.sum(report["probs"], axis=1), 1.0, atol=1e-4)
     assert "already started with 2" in report["late"]
 
