@@ -54,6 +54,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -307,6 +308,13 @@ def plan_distribution(
     else:
         strategy = tf.distribute.MirroredStrategy()
     devices = tuple(strategy.extended.worker_devices)
+    if len(devices) < 2:
+        warnings.warn(
+            f"--distribute mirrored found one device ({devices[0] if devices else 'none'}): "
+            f"it trains like --distribute none; it needs several GPUs, or {LOGICAL_CPUS_ENV}=N "
+            "to split the CPU for a test",
+            stacklevel=2,
+        )
     return DistributionPlan(
         mode="mirrored",
         strategy=strategy,

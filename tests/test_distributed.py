@@ -76,6 +76,17 @@ def test_cli_refuses_multiworker_without_tf_config(capsys, monkeypatch):
     assert code == 2 and "needs the TF_CONFIG" in capsys.readouterr().err
 
 
+def test_mirrored_on_one_device_says_it_gains_nothing(monkeypatch):
+    import tensorflow as tf
+
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        pytest.skip("several GPUs: mirrored has devices to use")
+    monkeypatch.delenv("MEDVIZ_LOGICAL_CPUS", raising=False)
+    with pytest.warns(UserWarning, match="found one device"):
+        plan = plan_distribution("mirrored")
+    assert plan.replicas == 1 and plan.describe()["distribute"] == "mirrored"
+
+
 def _bright_dataset(n: int):
     """Clearly visible clusters: a tiny CNN reaches val AUC ~1 in 2–3 epochs at 32 px."""
     from medviz.data.synthetic import MicrocalcDifficulty, generate_microcalc
