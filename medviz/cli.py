@@ -211,11 +211,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from medviz.data import load_dataset
     from medviz.data.registry import DATASETS
     from medviz.metrics import parse_threshold_policy
-    from medviz.pipeline import train_and_package, train_repeats
+    from medviz.pipeline import train_repeats
     from medviz.store import save_bundle
     from medviz.training import TrainConfig
 
     policy = parse_threshold_policy(args.threshold_policy)  # bad input fails before loading
+    from medviz.distributed import plan_distribution, train_and_package_distributed
+
+    if args.distribute != "none" and args.repeats > 1:
+        raise MedvizError(f"--repeats {args.repeats} needs --distribute none")
+    # A tf.distribute strategy must exist before any other TensorFlow work (data loading).
+    plan = plan_distribution(args.distribute)
     spec = DATASETS.get(args.data)
     if args.augment == "default" and spec is not None:
         augment = spec.augment
@@ -249,6 +255,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         stream=args.stream,
     )
     command = "python -m medviz " + " ".join(shlex.quote(a) for a in args.argv)
+    if not plan.is_chief:  # a worker trains its shard; the chief writes the model and the run
+        from medviz.cli_distribute import run_worker
+
+        return run_worker(plan, config, data, as_json=args.json)
     name = args.name or Path(args.out).name
     progress = Progress(config.epochs * max(args.repeats, 1), label="train", enabled=not args.json)
     epochs_done = [0]
@@ -302,11 +312,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         repeated = train_repeats(config, data, repeats=args.repeats, **options)
         run, summary = repeated.best, repeated.summary
     else:
-        run, summary = train_and_package(config, data, **options), None
+        run, summary = train_and_package_distributed(plan, config, data, **options), None
     progress.close()
     folder = save_bundle(run.bundle.model, run.bundle.card, args.out)
     metrics = {split: ev.to_dict() for split, ev in run.evaluations.items()}
     runs.finish(record, model=run.bundle.model, card=run.bundle.card, metrics=metrics)
+    plan.finish()  # multiworker: the other workers wait for the chief's files, then all exit
     split = "test" if "test" in run.evaluations else "val"
     ev = run.evaluations[split]
     payload = {
@@ -325,6 +336,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "threshold_reason": run.bundle.card.threshold_reason,
         "temperature": run.bundle.card.temperature,
     }
+    if plan.mode != "none":
+        payload.update(plan.describe())
     if summary is not None:
         payload["repeats"] = {k: {"mean": m, "std": s} for k, (m, s) in summary.items()}
     if args.json:
@@ -734,6 +747,13 @@ def build_parser() -> CliParser:
     )
     add_group_pattern(p)
     add_stream(p)
+    p.add_argument(
+        "--distribute",
+        choices=("none", "mirrored", "multiworker"),
+        default="none",
+        help="'mirrored': every local GPU (or $MEDVIZ_LOGICAL_CPUS CPU devices); "
+        "'multiworker': the machines in $TF_CONFIG, run on each (see docs/distributed.md)",
+    )
 
     p = add("evaluate", cmd_evaluate, "Evaluate a model on a dataset (cross-dataset aware).")
     p.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")

@@ -328,6 +328,7 @@ def train(
     on_batch_end: Callable[[BatchProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     checkpoint_path: str | Path | None = None,
+    strategy: Any = None,
 ) -> TrainResult:
     """Train ``config.arch`` on the train split of ``data``, validating on its val split.
 
@@ -342,6 +343,8 @@ def train(
             run at once, keeping the best weights so far.
         checkpoint_path: When given, the best weights are saved there
             (``*.weights.h5``, written atomically) after every improvement.
+        strategy: A ``tf.distribute`` strategy to build and fit under (default:
+            :func:`distribution_strategy`); see :mod:`medviz.distributed`.
 
     Returns:
         A :class:`TrainResult` whose model holds the best weights.
@@ -395,7 +398,7 @@ def train(
     jit = choose_jit(config, input_shape, n_classes, total_steps=config.epochs * batches)
     config = replace(config, jit_compile=jit.jit_compile)
     keras.utils.set_random_seed(config.seed)
-    with distribution_strategy().scope():
+    with (distribution_strategy() if strategy is None else strategy).scope():
         model = build_model(
             config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options
         )
@@ -705,3 +708,7 @@ class _Tracker(keras.callbacks.Callback):
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, self.checkpoint_path)
+
+
+#: Public name of the tracker, for training loops other than ``fit`` (medviz.distributed).
+Tracker = _Tracker
