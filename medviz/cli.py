@@ -29,6 +29,7 @@ from medviz.cli_support import (
     EXIT_RUNTIME,
     CliParser,
     Progress,
+    close_progress,
     exit_code_for,
     print_json,
     set_quiet,
@@ -956,24 +957,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except MedvizError as err:
-        message = " ".join(str(err).split())
-        sys.stderr.write(f"error: {message}\n")
-        return exit_code_for(err)
+        code, message = exit_code_for(err), " ".join(str(err).split())
     except FileNotFoundError as err:
-        sys.stderr.write(f"error: file not found: {err.filename}\n")
-        return EXIT_BAD_INPUT
+        code, message = EXIT_BAD_INPUT, f"file not found: {err.filename}"
     except OSError as err:  # disk full, read-only folder, permission denied …
         where = f" {err.filename}" if err.filename else ""
-        sys.stderr.write(f"error: could not read or write{where}: {err.strerror or err}\n")
-        return exit_code_for(err)
+        code, message = exit_code_for(err), f"could not read or write{where}: {err.strerror or err}"
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        return 130
+        code, message = 130, "interrupted"
     except Exception as err:  # a bug or a library failure: one line, the traceback on request
         if args.verbose:
             raise
-        message = " ".join(str(err).split())[:300]
-        sys.stderr.write(
-            f"error: {type(err).__name__}: {message} (run again with --verbose for details)\n"
-        )
-        return EXIT_RUNTIME
+        text = " ".join(str(err).split())[:300]
+        code = EXIT_RUNTIME
+        message = f"{type(err).__name__}: {text} (run again with --verbose for details)"
+    close_progress()
+    sys.stderr.write(f"error: {message}\n")
+    return code

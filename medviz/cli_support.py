@@ -17,6 +17,7 @@ import json
 import math
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -135,6 +136,7 @@ class Progress:
             mininterval=0.5,
             leave=True,
         )
+        _OPEN.add(self)
 
     @property
     def total(self) -> int:
@@ -157,6 +159,16 @@ class Progress:
     def close(self) -> None:
         """End the bar's line."""
         self._bar.close()
+        _OPEN.discard(self)
+
+
+_OPEN: weakref.WeakSet[Progress] = weakref.WeakSet()
+
+
+def close_progress() -> None:
+    """End every open bar's line, so an ``error:`` line that follows starts a line of its own."""
+    for progress in list(_OPEN):
+        progress.close()
 
 
 Handler = Callable[[argparse.Namespace], int]
