@@ -138,6 +138,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             f"{g['n_multi']} hold several images ({g['n_in_multi']} images, largest "
             f"{g['largest']}); {len(report.group_crossings)} cross splits"
         )
+    if report.near_duplicates is not None:
+        pairs = report.near_duplicates
+        exact = sum(p.exact for p in pairs)
+        print(
+            f"  near-duplicates: {len(pairs)} pairs of copies ({exact} byte-identical, "
+            f"{len(pairs) - exact} resized/re-encoded/cropped; perceptual hash + correlation)"
+        )
+        for p in pairs[: args.show_pairs]:
+            kind = "identical" if p.exact else "near"
+            print(
+                f"    {p.source_a} [{p.split_a}, {p.class_a}] ~ {p.source_b} "
+                f"[{p.split_b}, {p.class_b}] ({kind})"
+            )
+        if len(pairs) > args.show_pairs:
+            print(f"    … {len(pairs) - args.show_pairs} more (--show-pairs N, or --json)")
     for warning in report.warnings:
         print(f"  warning: {warning}")
     if cross is not None:
@@ -515,10 +530,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.threshold_policy != "card":
         parse_threshold_policy(args.threshold_policy)  # bad input fails before loading
-    progress = Progress(3, label="evaluate", unit="stage")
-    progress.update(0, note="loading the model")
     bundle = load_bundle(args.model)
-    progress.update(1, note="loading the data")
     data = load_for_model(
         args.data,
         bundle.card,
@@ -526,10 +538,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         classes=args.classes,
         group_pattern=args.group_pattern,
     )
-    progress.update(2, note=f"predicting and bootstrapping ({args.bootstrap})")
+    # the bar starts once the inputs are known good: a bad one stays a lone error line
+    progress = Progress(2, label="evaluate", unit="stage")
+    progress.update(0, note=f"predicting {args.split}, bootstrap {args.bootstrap}")
     bundle, choice = _with_threshold_policy(bundle, data, args.threshold_policy)
     ev = evaluate_split(bundle, data, args.split, n_bootstrap=args.bootstrap)
-    progress.update(3, note="done")
+    progress.update(2, note="done")
     progress.close()
     payload = {
         "model": str(args.model),
@@ -800,6 +814,9 @@ def build_parser() -> CliParser:
     )
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument(
+        "--show-pairs", type=int, default=10, metavar="N", help="near-duplicate pairs listed"
+    )
     add_group_pattern(p)
 
     p = add("train", cmd_train, "Train a model and write its folder (model + card).")

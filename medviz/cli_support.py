@@ -121,44 +121,50 @@ class Progress:
     def __init__(
         self, total: int, *, label: str, enabled: bool | None = None, unit: str = "step"
     ) -> None:
-        from tqdm.auto import tqdm
-
         self.label = label
+        self.unit = unit
         self.enabled = (not is_quiet()) if enabled is None else bool(enabled and not is_quiet())
         self.started = time.perf_counter()
-        self._bar = tqdm(
-            total=max(total, 1),
-            desc=label,
-            unit=unit,
-            file=sys.stderr,
-            disable=not self.enabled,
-            dynamic_ncols=True,
-            mininterval=0.5,
-            leave=True,
-        )
-        _OPEN.add(self)
+        self._total = max(int(total), 1)
+        self._bar = None  # drawn at the first update: an early error stays a lone line
 
     @property
     def total(self) -> int:
         """Steps of the whole task."""
-        return int(self._bar.total or 1)
+        return self._total
 
     @total.setter
     def total(self, value: int) -> None:
-        self._bar.total = max(int(value), 1)
+        self._total = max(int(value), 1)
+        if self._bar is not None:
+            self._bar.total = self._total
 
     def update(self, done: int, *, note: str = "") -> None:
         """Move the bar to ``done`` out of :attr:`total` steps."""
         if not self.enabled:
             return
-        self._bar.n = min(int(done), self.total)
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self._total,
+                desc=self.label,
+                unit=self.unit,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                mininterval=0.5,
+                leave=True,
+            )
+            _OPEN.add(self)
+        self._bar.n = min(int(done), self._total)
         if note:
             self._bar.set_postfix_str(note, refresh=False)
         self._bar.refresh()
 
     def close(self) -> None:
         """End the bar's line."""
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
         _OPEN.discard(self)
 
 
