@@ -3,13 +3,11 @@
 :func:`medviz.training.train` given ``backup_dir`` adds a :class:`TrainingBackup`
 callback. After every epoch it writes, into ``backup_dir``:
 
-* ``epoch-NNNN.weights.h5``: the model *and optimizer* variables (Keras
-  ``save_weights``, as ``keras.callbacks.BackupAndRestore`` does; the optimizer
-  holds Adam's moments, its step count and a learning rate that
-  ``ReduceLROnPlateau`` may have lowered);
-* ``epoch-NNNN.seeds.npz``: the random-seed states of the layers (dropout), which
-  ``save_weights`` leaves out;
-* ``best-NNNN.weights.h5``: the best weights so far, when that epoch improved;
+* ``epoch-NNNN.npz``: the model's weights, the optimizer's variables (Adam's
+  moments, its step count and a learning rate that ``ReduceLROnPlateau`` may
+  have lowered) and the layers' random-seed states (dropout), as plain arrays
+  in the order Keras lists them;
+* ``best-NNNN.npz``: the best weights so far, when that epoch improved;
 * ``state.json`` last, atomically: the epoch, the file names above, and the
   counters of the other callbacks (best epoch and value, history, early-stopping
   and learning-rate-plateau patience).
@@ -25,7 +23,10 @@ augmentation off, the resumed run matches an uninterrupted one of the same seed
 
 Keras' own ``BackupAndRestore`` is not used because it overwrites its weights in
 place and writes its epoch number in a second, non-atomic step, and it knows
-nothing of the other callbacks' counters or the best weights.
+nothing of the other callbacks' counters or the best weights. Plain arrays, not
+Keras weight files: loading a ``.weights.h5`` in the Train page's thread while
+the page loaded a model in another failed now and then (layers found without
+variables); ``set_weights`` and ``assign`` have no such shared state.
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ class ResumeState:
     Attributes:
         folder: The backup folder.
         epoch: Epochs finished (the next ``fit`` starts at this 0-based epoch).
-        weights: File of the model and optimizer variables.
-        seeds: File of the layers' seed states (or ``None``).
+        arrays: File of the weights, optimizer variables and seed states.
         best_weights: File of the best weights so far (or ``None``).
         tracker: Best epoch, best value and history of the progress tracker.
         callbacks: ``{class name: {attribute: value}}`` counters of the
@@ -65,8 +65,7 @@ class ResumeState:
 
     folder: Path
     epoch: int
-    weights: str
-    seeds: str | None
+    arrays: str
     best_weights: str | None
     tracker: dict[str, Any]
     callbacks: dict[str, dict[str, Any]]
@@ -88,8 +87,7 @@ def load_state(folder: str | Path) -> ResumeState | None:
         state = ResumeState(
             folder=folder,
             epoch=int(values["epoch"]),
-            weights=str(values["weights"]),
-            seeds=values.get("seeds"),
+            arrays=str(values["arrays"]),
             best_weights=values.get("best_weights"),
             tracker=dict(values["tracker"]),
             callbacks={k: dict(v) for k, v in values.get("callbacks", {}).items()},
@@ -97,7 +95,7 @@ def load_state(folder: str | Path) -> ResumeState | None:
         )
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise MedvizError(f"cannot read the training backup {path}: {err}") from None
-    for name in (state.weights, state.seeds, state.best_weights):
+    for name in (state.arrays, state.best_weights):
         if name is not None and not (folder / name).is_file():
             raise MedvizError(f"the training backup {path} names a missing file {name!r}")
     return state
@@ -114,22 +112,32 @@ def restore_model(model: keras.Model, state: ResumeState) -> list[np.ndarray] | 
 
     Returns:
         The best weights so far (for the progress tracker), or ``None``.
+
+    Raises:
+        MedvizError: The backup does not fit the model (another architecture or size).
     """
     if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)  # its variables must exist to load
+        model.optimizer.build(model.trainable_variables)  # its variables must exist to assign
     best = None
-    if state.best_weights is not None:
-        # First: that file also holds the optimizer of its (older) epoch, which the
-        # resume point loaded next replaces.
-        model.load_weights(state.folder / state.best_weights)
-        best = [w.copy() for w in model.get_weights()]
-    model.load_weights(state.folder / state.weights)
-    if state.seeds is not None:
-        with np.load(state.folder / state.seeds) as saved:
-            for i, variable in enumerate(seed_variables(model)):
-                key = f"s{i}"
-                if key in saved:
-                    variable.assign(saved[key])
+    try:
+        if state.best_weights is not None:
+            with np.load(state.folder / state.best_weights) as saved:
+                best = [saved[f"w{i}"] for i in range(len(model.weights))]
+        with np.load(state.folder / state.arrays) as saved:
+            model.set_weights([saved[f"w{i}"] for i in range(len(model.weights))])
+            targets = [("o", model.optimizer.variables if model.optimizer else [])]
+            targets.append(("s", seed_variables(model)))
+            for prefix, variables in targets:
+                for i, variable in enumerate(variables):
+                    value = saved[f"{prefix}{i}"]
+                    if tuple(value.shape) != tuple(variable.shape):
+                        raise ValueError(f"{variable.path}: {value.shape} != {variable.shape}")
+                    variable.assign(value)
+    except (KeyError, ValueError) as err:
+        raise MedvizError(
+            f"the training backup in {state.folder} does not fit this model ({err}); "
+            "was it written by another architecture, image size or class count?"
+        ) from None
     return best
 
 
@@ -182,26 +190,16 @@ class TrainingBackup(keras.callbacks.Callback):
             return  # a partial epoch cut short by Stop is not a resume point
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"epoch-{epoch + 1:04d}"
-        weights = self._write_weights(f"{stem}.weights.h5", self.model.save_weights)
-        seeds = f"{stem}.seeds.npz"
-        temp = self.folder / f".{seeds}.tmp.npz"
-        np.savez(temp, **{f"s{i}": v.numpy() for i, v in enumerate(seed_variables(self.model))})
-        fsync_file(temp)
-        os.replace(temp, self.folder / seeds)
-        previous = _previous_best(self.folder)
-        best_name = previous
+        arrays = {f"w{i}": w for i, w in enumerate(self.model.get_weights())}
+        optimizer = self.model.optimizer.variables if self.model.optimizer else []
+        arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer)})
+        seeds = seed_variables(self.model)
+        arrays.update({f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(seeds)})
+        arrays_name = self._write_arrays(f"{stem}.npz", arrays)
+        best_name = _previous_best(self.folder)
         if self.tracker.best_epoch == epoch and self.tracker.best_weights is not None:
-            best = self.tracker.best_weights
-
-            def save_best(path: str) -> None:
-                current = self.model.get_weights()
-                self.model.set_weights(best)
-                try:
-                    self.model.save_weights(path)
-                finally:
-                    self.model.set_weights(current)
-
-            best_name = self._write_weights(f"best-{epoch + 1:04d}.weights.h5", save_best)
+            best = {f"w{i}": w for i, w in enumerate(self.tracker.best_weights)}
+            best_name = self._write_arrays(f"best-{epoch + 1:04d}.npz", best)
         stopped = any(getattr(c, "stopped_epoch", 0) > 0 for c in self.others) or bool(
             self.model.stop_training and not self.tracker.stopped_by_user
         )
@@ -209,8 +207,7 @@ class TrainingBackup(keras.callbacks.Callback):
             self.folder / STATE_FILE,
             {
                 "epoch": epoch + 1,
-                "weights": weights,
-                "seeds": seeds,
+                "arrays": arrays_name,
                 "best_weights": best_name,
                 "tracker": {
                     "best_epoch": self.tracker.best_epoch,
@@ -229,14 +226,14 @@ class TrainingBackup(keras.callbacks.Callback):
                 "stopped": stopped,
             },
         )
-        keep = {weights, seeds, best_name}
+        keep = {arrays_name, best_name}
         for old in self.folder.glob("*-*.*"):  # files of earlier epochs, now superseded
             if old.name not in keep and not old.name.startswith("."):
                 old.unlink(missing_ok=True)
 
-    def _write_weights(self, name: str, save) -> str:
-        temp = self.folder / f".{name}.tmp.weights.h5"
-        save(str(temp))
+    def _write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> str:
+        temp = self.folder / f".{name}.tmp.npz"
+        np.savez(temp, **arrays)
         fsync_file(temp)
         os.replace(temp, self.folder / name)
         return name
