@@ -265,6 +265,11 @@ def _resume_arguments(args: argparse.Namespace) -> argparse.Namespace:
             f"run {record.run_id} is {record.status!r}; only an interrupted run can be resumed"
         )
     resumed = build_parser().parse_args(argv)
+    if resumed.repeats > 1:
+        raise MedvizError(
+            f"run {record.run_id} trained --repeats {resumed.repeats}; only single runs keep "
+            "the per-epoch backup that --resume continues from"
+        )
     resumed.argv = argv
     resumed.json = args.json
     resumed.resume_record = record
