@@ -84,7 +84,8 @@ def test_cli_run_killed_mid_epoch_resumes_to_the_same_model(tmp_path):
             if process.poll() is None:
                 process.kill()
     assert whole.returncode == 0, err
-    expected = json.loads(out)
+    assert "train:" in err and "batch" in err, "--json keeps the progress bar, on stderr"
+    expected = json.loads(out)  # stdout: exactly one JSON document
     (run,) = runs.iterdir()
     assert json.loads((run / "run.json").read_text())["status"] == "running"  # died running
     assert load_state(run / "backup").epoch == 2
