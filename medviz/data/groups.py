@@ -20,9 +20,13 @@ one image, lands in the same split. Two sources of groups are combined:
 
 :func:`find_groups` joins both (a patient's images and any near-copy of them
 form one group) and returns a frozen :class:`Groups`. Nothing here imports
-TensorFlow, and SciPy only when called. Grouping takes 45–60 s for the
+TensorFlow, and SciPy only when called. Grouping took 45–60 s for the
 5,200–5,700 images of chest X-ray or brain MRI at 128 px on two cores that
 were shared with a training run (load average 15), the time of decoding them.
+Hashing with ``imagehash`` (one call per image and crop) made the grouping of
+the 5,216 chest X-rays 408 s instead of 166 s at load average ~30 (1.6 ms per
+``imagehash.phash`` against 0.08 ms vectorised), for the same 28 pairs;
+:func:`cross_matches`, with 25 crop variants per image, keeps a vectorised DCT.
 
 Why one module (over 600 lines): file-name groups, hash candidates,
 correlation confirmation and union-find are one algorithm whose thresholds
