@@ -320,7 +320,8 @@ if view == VIEWS[3]:
         if pairs:
             exact = sum(p.exact for p in pairs)
             st.markdown(
-                f"**{len(pairs):,} pairs of copies** ({exact:,} byte-identical, "
+                f"**{len(pairs):,} pair{'s' if len(pairs) != 1 else ''} of copies** "
+                f"({exact:,} byte-identical, "
                 f"{len(pairs) - exact:,} resized, re-encoded or cropped; found by perceptual "
                 f"hashes, confirmed by correlation), the first {min(6, len(pairs))} side by side:"
             )
