@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -419,8 +420,6 @@ def _train(args: argparse.Namespace) -> int:
     folder = save_bundle(run.bundle.model, run.bundle.card, args.out)
     metrics = {split: ev.to_dict() for split, ev in run.evaluations.items()}
     runs.finish(record, model=run.bundle.model, card=run.bundle.card, metrics=metrics)
-    import shutil
-
     shutil.rmtree(record.folder / "backup", ignore_errors=True)  # finished: nothing to resume
     split = "test" if "test" in run.evaluations else "val"
     ev = run.evaluations[split]
