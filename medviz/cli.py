@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,11 +24,16 @@ from pathlib import Path
 from medviz import __version__
 from medviz.cli_support import (
     EXIT_BAD_INPUT,
+    EXIT_CODES_HELP,
     EXIT_OK,
     EXIT_PARTIAL,
+    EXIT_RUNTIME,
     CliParser,
     Progress,
+    close_progress,
+    exit_code_for,
     print_json,
+    set_quiet,
 )
 from medviz.errors import DataError, MedvizError
 
@@ -134,6 +140,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             f"{g['n_multi']} hold several images ({g['n_in_multi']} images, largest "
             f"{g['largest']}); {len(report.group_crossings)} cross splits"
         )
+    if report.near_duplicates is not None:
+        pairs = report.near_duplicates
+        exact = sum(p.exact for p in pairs)
+        print(
+            f"  near-duplicates: {len(pairs)} pairs of copies ({exact} byte-identical, "
+            f"{len(pairs) - exact} resized/re-encoded/cropped; perceptual hash + correlation)"
+        )
+        for p in pairs[: args.show_pairs]:
+            kind = "identical" if p.exact else "near"
+            print(
+                f"    {p.source_a} [{p.split_a}, {p.class_a}] ~ {p.source_b} "
+                f"[{p.split_b}, {p.class_b}] ({kind})"
+            )
+        if len(pairs) > args.show_pairs:
+            print(f"    … {len(pairs) - args.show_pairs} more (--show-pairs N, or --json)")
     for warning in report.warnings:
         print(f"  warning: {warning}")
     if cross is not None:
@@ -207,11 +228,79 @@ def config_from_file(path: str | Path, *, overrides: dict[str, object] | None = 
     return TrainConfig.from_dict({**values, **(overrides or {})})
 
 
+RESUME_FILE = "command.json"
+"""File of a CLI run folder holding the arguments and working directory that started it."""
+
+
+def _resume_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """The arguments of the interrupted run ``args.resume``, re-parsed, to train it again.
+
+    Raises:
+        MedvizError: Other training flags given, not a run folder, no record of
+            its command, or the run is not interrupted.
+    """
+    import os
+
+    from medviz.store import RunStore
+
+    extra = [a for a in args.argv[1:] if a.startswith("--")]
+    extra = [a.split("=", 1)[0] for a in extra]
+    allowed = {"--resume", "--json", "--quiet", "--verbose"}
+    if set(extra) - allowed:
+        raise MedvizError(
+            "--resume takes the run's own settings; drop "
+            + ", ".join(sorted(set(extra) - allowed))
+            + " (allowed with it: --json, --quiet, --verbose)"
+        )
+    folder = Path(args.resume).resolve()
+    record = RunStore(folder.parent).open(folder)
+    try:
+        saved = json.loads((folder / RESUME_FILE).read_text(encoding="utf-8"))
+        argv, cwd = list(saved["argv"]), str(saved["cwd"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise MedvizError(
+            f"{folder} does not record the command that started it ({RESUME_FILE}: {err}); "
+            "only runs started by `medviz train` can be resumed here"
+        ) from None
+    if record.status != "interrupted":
+        raise MedvizError(
+            f"run {record.run_id} is {record.status!r}; only an interrupted run can be resumed"
+        )
+    resumed = build_parser().parse_args(argv)
+    if resumed.repeats > 1:
+        raise MedvizError(
+            f"run {record.run_id} trained --repeats {resumed.repeats}; only single runs keep "
+            "the per-epoch backup that --resume continues from"
+        )
+    resumed.argv = argv
+    resumed.json = args.json
+    resumed.resume_record = record
+    if Path(cwd).is_dir():
+        os.chdir(cwd)  # the run's relative paths (--out, --runs, --data) are relative to it
+    return resumed
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "resume", None):
+        args = _resume_arguments(args)
+    if not args.out:
+        raise MedvizError("train needs --out FOLDER (or --resume RUN_DIR)")
+    if args.logdir:
+        from medviz.training_logs import require_tensorboard
+
+        require_tensorboard()
+        if args.repeats > 1:
+            raise MedvizError("--logdir logs one run; drop it or use --repeats 1")
+    return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import os
+
     from medviz.data import load_dataset
     from medviz.data.registry import DATASETS
     from medviz.metrics import parse_threshold_policy
-    from medviz.pipeline import train_repeats
+    from medviz.pipeline import train_and_package, train_repeats
     from medviz.store import save_bundle
     from medviz.training import TrainConfig
 
@@ -260,18 +349,43 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         return run_worker(plan, config, data, as_json=args.json)
     name = args.name or Path(args.out).name
-    progress = Progress(config.epochs * max(args.repeats, 1), label="train", enabled=not args.json)
-    epochs_done = [0]
+    repeats = max(args.repeats, 1)
+    progress = Progress(config.epochs * repeats, label="train", unit="batch")
+    # batches of earlier repeats; the epoch's last note, kept on the bar during the next epoch
+    counted = {"base": 0, "last": -1, "note": ""}
+
+    pause_at = os.environ.get("MEDVIZ_PAUSE_AT_EPOCH", "")
+
+    def on_batch_end(p) -> None:
+        if pause_at.isdigit() and p.epoch == int(pause_at) and p.batch == 1:
+            # For tests of --resume: stop inside an epoch, after the earlier ones were backed up.
+            sys.stderr.write(f"\npaused in epoch {p.epoch + 1}\n")
+            sys.stderr.flush()
+            time.sleep(3600)
+        done = p.epoch * p.batches + p.batch
+        if done < counted["last"]:  # the next repeat started
+            counted["base"] += p.epochs * p.batches
+        counted["last"] = done
+        progress.total = p.epochs * p.batches * repeats
+        note = f"epoch {p.epoch + 1}/{p.epochs} loss={p.logs.get('loss', float('nan')):.3f}"
+        progress.update(
+            counted["base"] + done, note=" ".join(filter(None, [note, counted["note"]]))
+        )
 
     def on_epoch_end(p) -> None:
-        epochs_done[0] += 1
-        note = f"val_auc={p.logs.get('val_auc', float('nan')):.3f}"
-        progress.update(epochs_done[0], note=note)
+        counted["note"] = f"val_auc={p.logs.get('val_auc', float('nan')):.3f}"
 
     from medviz.store import CHECKPOINT_WEIGHTS, ModelCard, RunStore, default_preprocessing
+    from medviz.store.atomic import atomic_write_json
 
     runs = RunStore(args.runs)
-    record = runs.create({"data": args.data, **config.to_dict()}, label=name)
+    record = getattr(args, "resume_record", None)
+    if record is None:
+        record = runs.create({"data": args.data, **config.to_dict()}, label=name)
+        # what `medviz train --resume RUN_DIR` needs to start this run again
+        atomic_write_json(record.folder / RESUME_FILE, {"argv": args.argv, "cwd": os.getcwd()})
+    else:
+        record = RunStore(record.folder.parent).reopen(record)
     size, channels = config.image_size or data.image_shape[0], data.image_shape[-1]
 
     def on_epoch_end_logged(p) -> None:
@@ -305,19 +419,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         "command": command,
         "on_epoch_end": on_epoch_end_logged,
         "modality": _modality(args.data),
+        "on_batch_end": on_batch_end,
         "checkpoint_path": record.checkpoint_folder / CHECKPOINT_WEIGHTS,
         "threshold_policy": policy,
+        "log_dir": args.logdir,
     }
     if args.repeats > 1:
         repeated = train_repeats(config, data, repeats=args.repeats, **options)
         run, summary = repeated.best, repeated.summary
     else:
-        run, summary = train_and_package_distributed(plan, config, data, **options), None
+        if plan.mode == "none":
+            backup = record.folder / "backup"  # every epoch: `--resume` starts from the last one
+            run, summary = train_and_package(config, data, backup_dir=backup, **options), None
+        else:
+            run, summary = train_and_package_distributed(plan, config, data, **options), None
     progress.close()
     folder = save_bundle(run.bundle.model, run.bundle.card, args.out)
     metrics = {split: ev.to_dict() for split, ev in run.evaluations.items()}
     runs.finish(record, model=run.bundle.model, card=run.bundle.card, metrics=metrics)
     plan.finish()  # multiworker: the other workers wait for the chief's files, then all exit
+    shutil.rmtree(record.folder / "backup", ignore_errors=True)  # finished: nothing to resume
     split = "test" if "test" in run.evaluations else "val"
     ev = run.evaluations[split]
     payload = {
@@ -335,6 +456,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "threshold_method": run.bundle.card.threshold_method,
         "threshold_reason": run.bundle.card.threshold_reason,
         "temperature": run.bundle.card.temperature,
+        "logdir": str(args.logdir) if args.logdir else None,
     }
     if plan.mode != "none":
         payload.update(plan.describe())
@@ -350,6 +472,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{run.result.seconds:.1f}s)"
         )
         print(f"  {run.result.jit_reason}")
+        if args.logdir:
+            from medviz.training_logs import tensorboard_command
+
+            print(f"  logs: {args.logdir}  (view: {tensorboard_command(args.logdir)})")
         if summary is not None:
             from medviz.metrics import format_mean_std
 
@@ -436,8 +562,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         classes=args.classes,
         group_pattern=args.group_pattern,
     )
+    # the bar starts once the inputs are known good: a bad one stays a lone error line
+    progress = Progress(2, label="evaluate", unit="stage")
+    progress.update(0, note=f"predicting {args.split}, bootstrap {args.bootstrap}")
     bundle, choice = _with_threshold_policy(bundle, data, args.threshold_policy)
     ev = evaluate_split(bundle, data, args.split, n_bootstrap=args.bootstrap)
+    progress.update(2, note="done")
+    progress.close()
     payload = {
         "model": str(args.model),
         "data": data.name,
@@ -496,8 +627,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.model)
     data = load_for_model(args.data, bundle.card, limit_per_class=args.limit_per_class)
     bundle, choice = _with_threshold_policy(bundle, data, args.threshold_policy)
-    # With --json the bar shows only on a terminal: stdout stays one JSON document.
-    progress = Progress(1, label="stress", enabled=None if args.json else True)
+    # The bar is on stderr: under --json stdout stays one JSON document.
+    progress = Progress(1, label="stress", unit="severity")
 
     def on_progress(done: int, total: int) -> None:
         progress.total = total
@@ -665,10 +796,17 @@ def build_parser() -> CliParser:
     # would import Keras (3 s) for every `--help`.
     default_arch = "fast-cnn"
 
-    parser = CliParser(prog="medviz", description="Train, test and explain CNNs on medical images.")
+    parser = CliParser(
+        prog="medviz",
+        description="Train, test and explain CNNs on medical images.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     verbose_help = "show TensorFlow's start-up messages on stderr (hidden by default)"
     parser.add_argument("--verbose", action="store_true", help=verbose_help)
+    quiet_help = "no progress bars on stderr"
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
 
     def add(name: str, handler, help_text: str) -> CliParser:
@@ -708,6 +846,9 @@ def build_parser() -> CliParser:
     )
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument(
+        "--show-pairs", type=int, default=10, metavar="N", help="near-duplicate pairs listed"
+    )
     add_group_pattern(p)
     add_stream(p)
 
@@ -737,8 +878,22 @@ def build_parser() -> CliParser:
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience (0 = off)")
     p.add_argument("--limit-per-class", type=int, default=None)
     p.add_argument("--name", default=None, help="model name in the card (default: folder name)")
-    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--out", default=None, help="model folder to write (required)")
     p.add_argument("--runs", default="runs", help="run store folder (config, history, model)")
+    p.add_argument(
+        "--logdir",
+        default=None,
+        metavar="DIR",
+        help="write TensorBoard logs (scalars and Grad-CAM images of a few validation images "
+        "per epoch) and DIR/history.csv; needs the tensorboard extra",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted run (runs/<id>) from its last finished epoch, with the "
+        "settings it was started with",
+    )
     p.add_argument(
         "--threshold-policy",
         default="fixed",
@@ -844,6 +999,9 @@ def build_parser() -> CliParser:
         command.add_argument(
             "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help
         )
+        command.add_argument(
+            "--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet_help
+        )
     return parser
 
 
@@ -857,19 +1015,24 @@ def main(argv: list[str] | None = None) -> int:
         from medviz.quiet import silence_tensorflow_startup
 
         silence_tensorflow_startup()
+    set_quiet(args.quiet)
     try:
         return int(args.handler(args))
     except MedvizError as err:
-        message = " ".join(str(err).split())
-        sys.stderr.write(f"error: {message}\n")
-        return EXIT_BAD_INPUT
+        code, message = exit_code_for(err), " ".join(str(err).split())
     except FileNotFoundError as err:
-        sys.stderr.write(f"error: file not found: {err.filename}\n")
-        return EXIT_BAD_INPUT
+        code, message = EXIT_BAD_INPUT, f"file not found: {err.filename}"
     except OSError as err:  # disk full, read-only folder, permission denied …
         where = f" {err.filename}" if err.filename else ""
-        sys.stderr.write(f"error: could not read or write{where}: {err.strerror or err}\n")
-        return EXIT_BAD_INPUT
+        code, message = exit_code_for(err), f"could not read or write{where}: {err.strerror or err}"
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        return 130
+        code, message = 130, "interrupted"
+    except Exception as err:  # a bug or a library failure: one line, the traceback on request
+        if args.verbose:
+            raise
+        text = " ".join(str(err).split())[:300]
+        code = EXIT_RUNTIME
+        message = f"{type(err).__name__}: {text} (run again with --verbose for details)"
+    close_progress()
+    sys.stderr.write(f"error: {message}\n")
+    return code

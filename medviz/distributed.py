@@ -359,6 +359,8 @@ def train_distributed(
     *,
     on_epoch_end: Callable | None = None,
     checkpoint_path: str | Path | None = None,
+    on_batch_end: Callable | None = None,
+    log_dir: str | Path | None = None,
 ):
     """Train ``config`` on ``data`` as ``plan`` says; every worker of a cluster calls it.
 
@@ -369,6 +371,9 @@ def train_distributed(
         on_epoch_end: Called after every epoch with an :class:`~medviz.training.EpochProgress`.
         checkpoint_path: Best weights after every improvement (``*.weights.h5``); workers other
             than the chief write to a temporary folder instead, removed at the end.
+        on_batch_end: Called after every batch (``none`` and ``mirrored``; the multi-worker
+            loop reports per epoch only).
+        log_dir: TensorBoard and CSV logs (``none`` and ``mirrored`` only).
 
     Returns:
         A :class:`~medviz.training.TrainResult` whose model holds the best weights (for
@@ -376,19 +381,24 @@ def train_distributed(
 
     Raises:
         DataError: A split is missing or holds a single class.
-        MedvizError: Box guidance with ``multiworker`` (not supported).
+        MedvizError: Box guidance or ``log_dir`` with ``multiworker`` (not supported).
     """
     from medviz.training import train
 
+    common = {
+        "on_epoch_end": on_epoch_end,
+        "checkpoint_path": checkpoint_path,
+        "on_batch_end": on_batch_end,
+        "log_dir": log_dir,
+    }
     if plan.mode == "none":
-        return train(config, data, on_epoch_end=on_epoch_end, checkpoint_path=checkpoint_path)
+        return train(config, data, **common)
     if plan.mode == "mirrored":
-        return train(
-            config,
-            data,
-            on_epoch_end=on_epoch_end,
-            checkpoint_path=checkpoint_path,
-            strategy=plan.strategy,
+        return train(config, data, strategy=plan.strategy, **common)
+    if log_dir is not None:
+        raise MedvizError(
+            "--logdir writes Keras callbacks' logs, which the multi-worker loop does not run; "
+            "drop --logdir or use --distribute mirrored"
         )
     if plan.is_chief:
         return _train_multiworker(plan, config, data, on_epoch_end, checkpoint_path)
@@ -425,6 +435,8 @@ def train_and_package_distributed(plan: DistributionPlan, config, data: Dataset,
         data,
         on_epoch_end=options.pop("on_epoch_end", None),
         checkpoint_path=options.pop("checkpoint_path", None),
+        on_batch_end=options.pop("on_batch_end", None),
+        log_dir=options.pop("log_dir", None),
     )
     run = package_result(result, data, **options)
     card = run.bundle.card

@@ -142,6 +142,8 @@ def train_and_package(
     on_batch_end: Callable | None = None,
     should_stop: Callable[[], bool] | None = None,
     checkpoint_path=None,
+    log_dir=None,
+    backup_dir=None,
     n_bootstrap: int = 1000,
     threshold_policy: str | ThresholdPolicy = "fixed",
     stress_images: int = DEFAULT_STRESS_IMAGES,
@@ -161,6 +163,8 @@ def train_and_package(
         on_batch_end: Passed to :func:`medviz.training.train`.
         should_stop: Passed to :func:`medviz.training.train`.
         checkpoint_path: Passed to :func:`medviz.training.train`.
+        log_dir: Passed to :func:`medviz.training.train` (TensorBoard and CSV logs).
+        backup_dir: Passed to :func:`medviz.training.train` (resumable training).
         n_bootstrap: Bootstrap resamples for the AUC confidence intervals.
         threshold_policy: Binary models: ``"fixed"`` (0.5 on calibrated
             probabilities, the default: a threshold tuned to the validation
@@ -182,6 +186,8 @@ def train_and_package(
         on_batch_end=on_batch_end,
         should_stop=should_stop,
         checkpoint_path=checkpoint_path,
+        log_dir=log_dir,
+        backup_dir=backup_dir,
     )
     return package_result(
         result,

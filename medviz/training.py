@@ -239,19 +239,39 @@ def make_pipeline(
     shuffle: bool = False,
     seed: int = 0,
     sample_weights: np.ndarray | None = None,
+    epochs: tuple[int, int] | None = None,
 ):
     """A ``tf.data.Dataset`` of ``(float32 images in [0,255], one-hot labels[, weights])``.
 
     Images stay uint8 in memory; casting and augmentation happen per batch,
     vectorised, on parallel threads, overlapped with training by prefetch.
+
+    ``epochs=(first, end)`` with ``shuffle`` gives one finite dataset of the
+    batches of epochs ``first … end-1`` (fit it with ``steps_per_epoch``), each
+    epoch's order a stateless shuffle of ``(seed, epoch)``: a run resumed at
+    epoch ``first`` sees the orders an uninterrupted run saw (a reshuffling
+    ``Dataset.shuffle`` draws each order from a generator state no file keeps).
     """
     import tensorflow as tf
 
     parts: tuple = (images, labels) if sample_weights is None else (images, labels, sample_weights)
-    ds = tf.data.Dataset.from_tensor_slices(parts)
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    if shuffle and epochs is not None:
+        n = len(images)
+        tensors = tuple(tf.constant(p) for p in parts)
+
+        def epoch_batches(epoch):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch])
+            )
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        ds = tf.data.Dataset.range(*epochs).flat_map(epoch_batches)
+        ds = ds.map(lambda index: tuple(tf.gather(t, index) for t in tensors))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(parts)
+        if shuffle:
+            ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
     augmenter = build_augmenter(augment, seed=seed) if augment is not None else None
 
     def prepare(x, y, *w):
@@ -329,6 +349,8 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     checkpoint_path: str | Path | None = None,
     strategy: Any = None,
+    log_dir: str | Path | None = None,
+    backup_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train ``config.arch`` on the train split of ``data``, validating on its val split.
 
@@ -345,6 +367,11 @@ def train(
             (``*.weights.h5``, written atomically) after every improvement.
         strategy: A ``tf.distribute`` strategy to build and fit under (default:
             :func:`distribution_strategy`); see :mod:`medviz.distributed`.
+        log_dir: When given, TensorBoard, CSV and per-epoch Grad-CAM logs are
+            written there (see :mod:`medviz.training_logs`).
+        backup_dir: When given, the training state is backed up there after
+            every epoch, and a backup found there is resumed from its last
+            finished epoch (see :mod:`medviz.resume`).
 
     Returns:
         A :class:`TrainResult` whose model holds the best weights.
@@ -398,6 +425,13 @@ def train(
     jit = choose_jit(config, input_shape, n_classes, total_steps=config.epochs * batches)
     config = replace(config, jit_compile=jit.jit_compile)
     keras.utils.set_random_seed(config.seed)
+    state = None
+    if backup_dir is not None:
+        from medviz import resume
+
+        state = resume.load_state(backup_dir)
+    initial_epoch = 0 if state is None else state.epoch
+    resumable_epochs = None if backup_dir is None else (initial_epoch, config.epochs)
     with (distribution_strategy() if strategy is None else strategy).scope():
         model = build_model(
             config.arch, input_shape, n_classes, seed=config.seed, **config.arch_options
@@ -425,6 +459,7 @@ def train(
                     augment=config.augment,
                     shuffle=True,
                     seed=config.seed,
+                    epochs=resumable_epochs,
                 )
                 val_ds = stream_pipeline(
                     val_set, n_classes, batch_size=max(config.batch_size, 128), image_size=size
@@ -438,6 +473,7 @@ def train(
                     augment=config.augment,
                     shuffle=True,
                     seed=config.seed,
+                    epochs=resumable_epochs,
                 )
                 val_ds = make_pipeline(
                     x_val, y_val, n_classes, batch_size=max(config.batch_size, 128)
@@ -469,16 +505,44 @@ def train(
                 min_lr=1e-6,
             )
         )
+    if log_dir is not None:
+        from medviz.training_logs import log_callbacks
+
+        if streamed:  # the Grad-CAM panel needs a few validation images in memory
+            first = np.arange(min(len(val_set), 64))
+            log_images, log_labels = resize_images(val_set.read(first), size), y_val[first]
+        else:
+            log_images, log_labels = x_val, y_val
+        callbacks += log_callbacks(
+            log_dir,
+            model=model,
+            val_images=log_images,
+            val_labels=log_labels,
+            append=backup_dir is not None,
+        )
+    if backup_dir is not None:
+        if state is not None:
+            resume.apply_tracker_state(tracker, state, resume.restore_model(fit_model, state))
+        # last: it saves after the others updated their counters, restores after Keras reset them
+        callbacks.append(
+            resume.TrainingBackup(backup_dir, tracker=tracker, callbacks=callbacks, state=state)
+        )
     started = time.perf_counter()
-    fit_model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        class_weight=class_weight,
-        shuffle=False,  # the tf.data pipeline already shuffles, seeded
-        verbose=0,
-    )
+    if initial_epoch < config.epochs and not (state is not None and state.stopped):
+        fit_model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            # the resumable pipeline is one dataset of all remaining epochs
+            steps_per_epoch=batches
+            if backup_dir is not None and config.cam_guidance == 0
+            else None,
+            callbacks=callbacks,
+            class_weight=class_weight,
+            shuffle=False,  # the tf.data pipeline already shuffles, seeded
+            verbose=0,
+        )
     seconds = time.perf_counter() - started
     if tracker.best_weights is not None:
         fit_model.set_weights(tracker.best_weights)

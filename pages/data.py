@@ -316,6 +316,24 @@ if view == VIEWS[3]:
                 hide_index=True,
                 key="data_group_crossings",
             )
+        pairs = report.near_duplicates or []
+        if pairs:
+            exact = sum(p.exact for p in pairs)
+            st.markdown(
+                f"**{len(pairs):,} pair{'s' if len(pairs) != 1 else ''} of copies** "
+                f"({exact:,} byte-identical, "
+                f"{len(pairs) - exact:,} resized, re-encoded or cropped; found by perceptual "
+                f"hashes, confirmed by correlation), the first {min(6, len(pairs))} side by side:"
+            )
+            shown = pairs[:6]
+            components.image_grid(
+                [data.images[i] for p in shown for i in (p.index_a, p.index_b)],
+                [f"{s} · {sp} · {c}" for p in shown for s, sp, c in (
+                    (p.source_a, p.split_a, p.class_a), (p.source_b, p.split_b, p.class_b)
+                )],
+                columns=4,
+                size=128,
+            )  # fmt: skip
 if view == VIEWS[4]:
     if report.shortcut is None:
         st.caption("Not applicable: the images have no file provenance (generated data).")

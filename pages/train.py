@@ -13,7 +13,7 @@ from medviz.metrics import format_mean_std
 from medviz.plots import history_figure, runs_figure
 from medviz.services.jobs import TrainingJob, format_seconds, slug
 from medviz.training import TrainConfig
-from medviz.ui import cache, components, pages, settings, state
+from medviz.ui import cache, components, pages, settings, state, train_runs
 from medviz.zoo import ARCHITECTURES, DEFAULT_ARCH
 
 components.page_header(
@@ -26,6 +26,7 @@ app = state.get()
 choice = components.require_dataset()
 spec = DATASETS.get(choice.registry_name or "")
 running = state.running_job()
+train_runs.resume_panel(choice, running=running)
 
 # --- settings ------------------------------------------------------------------------------------
 with st.container(border=True):
@@ -153,6 +154,14 @@ with st.container(border=True):
         arch_options["mode"] = tr[1].selectbox(
             "Transfer mode", ["fine-tune", "feature-extractor"], key="train_transfer_mode"
         )
+    use_logs = st.toggle(
+        "TensorBoard logs",
+        value=False,
+        key="train_logs",
+        disabled=settings.runs_dir() is None,
+        help="Curves and per-epoch Grad-CAM images of a few validation images for TensorBoard, "
+        "plus a CSV of every epoch, in the run store's logs folder (single runs, not repeats).",
+    )
     default_title = f"{arch} on {choice.label}"
     title = st.text_input("Model name", value=default_title, key=f"train_title_{arch}")
     modality = (
@@ -200,6 +209,13 @@ if start and running is None:
                 "both (validation picks the best epoch)."
             )
         else:
+            log_dir = (
+                train_runs.log_folder(title or default_title) if use_logs and repeats == 1 else None
+            )
+            if log_dir is not None:
+                from medviz.training_logs import require_tensorboard
+
+                require_tensorboard()  # a missing extra is one clear message, before training
             job = TrainingJob(
                 name=slug(title or default_title),
                 title=title or default_title,
@@ -208,6 +224,9 @@ if start and running is None:
                 dataset_label=choice.label,
                 modality=modality or "unknown",
                 repeats=repeats,
+                runs_dir=settings.runs_dir(),
+                log_dir=log_dir,
+                dataset_key=choice.key,
             )
             state.add_job(job.start())
             st.rerun()
@@ -260,6 +279,7 @@ def live_curves(job: TrainingJob) -> None:
 
 live_progress(job)
 live_curves(job)
+train_runs.show_logs(job)
 done = not job.running
 state.collect_finished_jobs()  # idempotent: the finished model joins the session's models
 

@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the internet
 # measured ~/.cache/medviz never changes what the tests run; tests/test_autotune.py probes.
 os.environ.setdefault("MEDVIZ_AUTOTUNE", "0")
 os.environ.setdefault("MEDVIZ_CACHE_DIR", tempfile.mkdtemp(prefix="medviz-test-cache-"))
+os.environ.setdefault("MEDVIZ_RUNS_DIR", tempfile.mkdtemp(prefix="medviz-test-runs-"))
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,9 @@ class Provenance:
             splits keep every group whole.
         group_methods: Optional ``(N,)`` how each image's group was found:
             ``"pattern"``, ``"near-duplicate"`` or ``"single"``.
+        near_pairs: Optional ``(P, 2)`` int64 index pairs of images found to be
+            copies of each other (near-duplicates by perceptual hash and
+            correlation, and byte-identical files), as grouping found them.
     """
 
     sources: tuple[str, ...]
@@ -43,6 +46,7 @@ class Provenance:
     digests: tuple[str, ...]
     groups: tuple[str, ...] | None = None
     group_methods: tuple[str, ...] | None = None
+    near_pairs: np.ndarray | None = None
 
     def take(self, index: np.ndarray) -> Provenance:
         """Return the provenance of the images at ``index`` (an int array)."""
@@ -56,7 +60,19 @@ class Provenance:
             group_methods=None
             if self.group_methods is None
             else tuple(self.group_methods[i] for i in index),
+            near_pairs=None if self.near_pairs is None else _remap_pairs(self.near_pairs, index),
         )
+
+
+def _remap_pairs(pairs: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The ``(P, 2)`` pairs whose both images are in ``index``, in positions of ``index``."""
+    index = np.asarray(index)
+    if index.dtype == bool:
+        index = np.flatnonzero(index)
+    position = np.full(int(max(pairs.max(initial=-1), index.max(initial=-1))) + 1, -1, np.int64)
+    position[index[::-1]] = np.arange(len(index))[::-1]  # the first occurrence wins
+    mapped = position[pairs.reshape(-1, 2)]
+    return mapped[(mapped >= 0).all(axis=1)]
 
 
 @dataclass(frozen=True)

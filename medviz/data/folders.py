@@ -566,6 +566,7 @@ def build_dataset(
         digests=digests,
         groups=groups.keys,
         group_methods=groups.how,
+        near_pairs=groups.near_pairs,
     )
     return Dataset(
         name=name,

@@ -50,6 +50,20 @@ class GroupCrossing(NamedTuple):
     how: str  # "patient" (from the file names) or "near-duplicate"
 
 
+class NearDuplicatePair(NamedTuple):
+    """Two images found to be copies of each other (resized, re-encoded, lightly cropped)."""
+
+    index_a: int  # position in the dataset
+    index_b: int
+    source_a: str
+    source_b: str
+    split_a: str
+    split_b: str
+    class_a: str
+    class_b: str
+    exact: bool  # byte-identical files
+
+
 class ConflictGroup(NamedTuple):
     """Byte-identical files that carry different class labels."""
 
@@ -98,6 +112,10 @@ class HealthReport:
         group_crossings: Groups (patients or near-duplicate clusters) whose
             images sit in more than one split; none after MedViz assigns the
             splits, but splits a source gives can cross.
+        near_duplicates: Pairs of images that are copies of each other (pHash/
+            dHash candidates confirmed by correlation, see
+            :mod:`medviz.data.groups`; byte-identical pairs marked ``exact``),
+            or ``None`` when the loader did not look for them.
     """
 
     name: str
@@ -112,6 +130,7 @@ class HealthReport:
     warnings: tuple[str, ...] = ()
     groups: dict[str, int] | None = None
     group_crossings: list[GroupCrossing] = field(default_factory=list)
+    near_duplicates: list[NearDuplicatePair] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The report as plain JSON-ready dicts, lists, strings and numbers."""
@@ -146,6 +165,9 @@ class HealthReport:
                 {"key": g.key, "sources": list(g.sources), "splits": list(g.splits), "how": g.how}
                 for g in self.group_crossings
             ],
+            "near_duplicates": None
+            if self.near_duplicates is None
+            else [pair._asdict() for pair in self.near_duplicates],
         }
 
 
@@ -213,6 +235,7 @@ def health_report(dataset: Dataset | StreamedDataset) -> HealthReport:
             f"{conflicts[0].sources[0]} ({' / '.join(conflicts[0].classes)})."
         )
     groups, crossings = _group_check(dataset)
+    near = _near_duplicates(dataset)
     if crossings:
         first = crossings[0]
         warnings.append(
@@ -238,7 +261,34 @@ def health_report(dataset: Dataset | StreamedDataset) -> HealthReport:
         warnings=tuple(warnings),
         groups=groups,
         group_crossings=crossings,
+        near_duplicates=near,
     )
+
+
+def _near_duplicates(dataset: Dataset) -> list[NearDuplicatePair] | None:
+    """The copies the loader's grouping found, one row per pair, sorted by source."""
+    provenance = dataset.provenance
+    if provenance is None or provenance.near_pairs is None:
+        return None
+    rows = set()
+    for i, j in np.asarray(provenance.near_pairs).reshape(-1, 2).tolist():
+        a, b = sorted((int(i), int(j)), key=lambda k: provenance.sources[k])
+        if a != b:
+            rows.add((a, b))
+    return [
+        NearDuplicatePair(
+            index_a=a,
+            index_b=b,
+            source_a=provenance.sources[a],
+            source_b=provenance.sources[b],
+            split_a=str(dataset.splits[a]),
+            split_b=str(dataset.splits[b]),
+            class_a=dataset.class_names[int(dataset.labels[a])],
+            class_b=dataset.class_names[int(dataset.labels[b])],
+            exact=provenance.digests[a] == provenance.digests[b],
+        )
+        for a, b in sorted(rows, key=lambda r: (provenance.sources[r[0]], provenance.sources[r[1]]))
+    ]
 
 
 def _group_check(dataset: Dataset) -> tuple[dict[str, int] | None, list[GroupCrossing]]:

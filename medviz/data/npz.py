@@ -155,6 +155,7 @@ def load_npz(
             digests=tuple(digests),
             groups=groups.keys,
             group_methods=groups.how,
+            near_pairs=groups.near_pairs,
         ),
         licence=licence,
         description=f"{len(all_labels)} images in {len(class_names)} classes from {origin}",

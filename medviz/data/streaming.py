@@ -263,6 +263,7 @@ def stream_pipeline(
     augment=None,
     shuffle: bool = False,
     seed: int = 0,
+    epochs: tuple[int, int] | None = None,
 ):
     """A ``tf.data.Dataset`` of ``(float32 images in [0, 255], one-hot labels)`` read from disk.
 
@@ -279,6 +280,9 @@ def stream_pipeline(
         augment: An :class:`~medviz.augment.AugmentConfig`, or ``None``.
         shuffle: Reshuffle the order every epoch (seeded).
         seed: Seed of the shuffle and augmentation.
+        epochs: ``(first, end)``: with ``shuffle``, one finite dataset of the
+            batches of those epochs, each epoch's order a stateless shuffle of
+            ``(seed, epoch)`` (resumable runs; as :func:`medviz.training.make_pipeline`).
 
     Returns:
         The batched, prefetched dataset.
@@ -289,10 +293,22 @@ def stream_pipeline(
 
     shape = data.image_shape
     positions = np.arange(len(data), dtype=np.int64)
-    ds = tf.data.Dataset.from_tensor_slices((positions, data.labels))
-    if shuffle:
-        ds = ds.shuffle(len(positions), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    if shuffle and epochs is not None:
+        labels = tf.constant(data.labels)
+
+        def epoch_batches(epoch):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.constant(positions), seed=tf.stack([tf.cast(seed, tf.int64), epoch])
+            )
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        ds = tf.data.Dataset.range(*epochs).flat_map(epoch_batches)
+        ds = ds.map(lambda index: (index, tf.gather(labels, index)))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((positions, data.labels))
+        if shuffle:
+            ds = ds.shuffle(len(positions), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
     augmenter = build_augmenter(augment, seed=seed) if augment is not None else None
     rows, path = data.rows, data.cache_path
 

@@ -9,6 +9,13 @@ session's state (:class:`medviz.ui.state.AppState`) and its Train page polls
 :meth:`TrainingJob.snapshot`. :meth:`TrainingJob.stop` sets a
 :class:`threading.Event` the trainer polls after every batch (``should_stop``),
 and the best weights seen so far are kept.
+
+Given ``runs_dir``, a job records its run in a :class:`~medviz.store.RunStore`
+(``app.json`` holds what the page needs to start it again) and backs up its
+training state after every epoch (:mod:`medviz.resume`); a run whose server
+died lists as interrupted, and :func:`resumable_runs` / ``resume=`` continue
+it from its last finished epoch. ``log_dir`` adds TensorBoard and CSV logs
+(:mod:`medviz.training_logs`).
 """
 
 from __future__ import annotations
@@ -20,13 +27,15 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from medviz.errors import MedvizError
 
 if TYPE_CHECKING:  # pragma: no cover
     from medviz.data import Dataset
     from medviz.pipeline import PackagedRun
+    from medviz.store import RunRecord
     from medviz.training import BatchProgress, EpochProgress, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -62,6 +71,11 @@ class TrainingJob:
         modality: Modality recorded in the model card.
         repeats: Number of runs with seeds ``config.seed + i``.
         n_bootstrap: Bootstrap resamples of the AUC intervals.
+        runs_dir: Run store to record the run in, with a per-epoch backup
+            (``None``: nothing on disk). Single runs only are resumable.
+        log_dir: TensorBoard/CSV log folder (single runs only; ``None``: none).
+        dataset_key: The page's dataset choice key, recorded for resuming.
+        resume: An interrupted run (of :func:`resumable_runs`) to continue.
     """
 
     name: str
@@ -72,6 +86,11 @@ class TrainingJob:
     modality: str = "unknown"
     repeats: int = 1
     n_bootstrap: int = 500
+    runs_dir: Path | None = None
+    log_dir: Path | None = None
+    dataset_key: str = ""
+    resume: RunRecord | None = None
+    record: RunRecord | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     status: Status = "starting"
     started: float = field(default_factory=time.time)
@@ -143,11 +162,72 @@ class TrainingJob:
             self._run_index = index + 1
             self._epoch = self._batch = None
 
+    def _open_record(self) -> RunRecord | None:
+        """The run-store record of this job (created, or the interrupted one reopened)."""
+        from medviz.store import RunStore
+        from medviz.store.atomic import atomic_write_json
+
+        if self.resume is not None:
+            return RunStore(self.resume.folder.parent).reopen(self.resume)
+        if self.runs_dir is None:
+            return None
+        record = RunStore(self.runs_dir).create(
+            {"data": self.dataset_label, **self.config.to_dict()}, label=self.name
+        )
+        atomic_write_json(
+            record.folder / APP_RUN_FILE,
+            {
+                "dataset_key": self.dataset_key,
+                "dataset_label": self.dataset_label,
+                "name": self.name,
+                "title": self.title,
+                "modality": self.modality,
+                "repeats": self.repeats,
+                "log_dir": str(self.log_dir) if self.log_dir else None,
+                "config": self.config.to_dict(),
+            },
+        )
+        return record
+
+    def _close_record(self, status: Status) -> None:
+        """Store the kept model in the run store (or mark the run failed); never raises."""
+        import shutil
+
+        from medviz.store import RunStore
+
+        record = self.record
+        if record is None:
+            return
+        store = RunStore(record.folder.parent)
+        try:
+            best = self.best
+            if best is None:
+                store.fail(record, self.error or status)
+            else:
+                metrics = {split: ev.to_dict() for split, ev in best.evaluations.items()}
+                store.finish(
+                    record,
+                    model=best.bundle.model,
+                    card=best.bundle.card,
+                    metrics=metrics,
+                    status="finished" if status == "finished" else status,
+                )
+            shutil.rmtree(record.folder / "backup", ignore_errors=True)
+        except (OSError, MedvizError):  # the model is in the session; the store is a copy
+            log.exception("could not record run %s", record.run_id)
+
     def _run(self) -> None:
         from medviz.pipeline import train_repeats
 
         status: Status = "finished"
         try:
+            self.record = self._open_record()
+            options: dict[str, Any] = {}
+            if self.repeats == 1:  # one backup and one log folder describe one run
+                if self.record is not None:
+                    options["backup_dir"] = self.record.folder / "backup"
+                if self.log_dir is not None:
+                    options["log_dir"] = self.log_dir
             repeated = train_repeats(
                 self.config,
                 self.data,
@@ -164,6 +244,7 @@ class TrainingJob:
                 # The stress table is one click away on Evaluate; here it would delay the
                 # model a user just stopped by tens of seconds on a laptop CPU.
                 stress_images=0,
+                **options,
             )
             if repeated.stopped:
                 status = "stopped"
@@ -178,6 +259,7 @@ class TrainingJob:
             log.exception("training job %s failed", self.id)
             status = "failed"
             self.error = f"Training failed ({type(err).__name__}): {str(err)[:300]}"
+        self._close_record(status)
         with self._lock:
             self.status = status
             self.finished = time.time()
@@ -231,6 +313,78 @@ class TrainingJob:
             repeats=self.repeats,
             error=self.error,
         )
+
+
+APP_RUN_FILE = "app.json"
+"""File of an app run folder: what the Train page needs to resume it."""
+
+
+@dataclass(frozen=True)
+class ResumableRun:
+    """An interrupted Train-page run that can continue.
+
+    Attributes:
+        record: The run-store record (status ``interrupted``).
+        settings: The contents of its ``app.json`` (title, name, modality,
+            dataset key and label, log folder, ``config`` as a dict).
+        epochs_done: Epochs finished and backed up.
+    """
+
+    record: RunRecord
+    settings: dict[str, Any]
+    epochs_done: int
+
+    @property
+    def label(self) -> str:
+        """One line naming the run for a choice list."""
+        epochs = self.settings.get("config", {}).get("epochs", "?")
+        return (
+            f"{self.settings.get('title', self.record.run_id)} · {self.epochs_done}/{epochs} "
+            f"epochs · started {self.record.started}"
+        )
+
+
+def resumable_runs(runs_dir: Path | None, dataset_key: str) -> list[ResumableRun]:
+    """Interrupted Train-page runs of the dataset ``dataset_key`` with a backup, newest first."""
+    import json
+
+    from medviz.resume import load_state
+    from medviz.store import RunStore
+
+    if runs_dir is None or not Path(runs_dir).is_dir():
+        return []
+    found = []
+    for record in RunStore(runs_dir).list():
+        if record.status != "interrupted":
+            continue
+        try:
+            settings = json.loads((record.folder / APP_RUN_FILE).read_text(encoding="utf-8"))
+            state = load_state(record.folder / "backup")
+        except (OSError, ValueError, MedvizError):
+            continue
+        if state is None or settings.get("dataset_key") != dataset_key:
+            continue
+        found.append(ResumableRun(record=record, settings=settings, epochs_done=state.epoch))
+    return found
+
+
+def resume_job(run: ResumableRun, data: Dataset) -> TrainingJob:
+    """The job that continues ``run`` on ``data`` (its dataset, loaded at its image size)."""
+    from medviz.training import TrainConfig
+
+    settings = run.settings
+    log_dir = settings.get("log_dir")
+    return TrainingJob(
+        name=settings["name"],
+        title=settings["title"],
+        config=TrainConfig.from_dict(settings["config"]),
+        data=data,
+        dataset_label=settings.get("dataset_label", ""),
+        modality=settings.get("modality", "unknown"),
+        dataset_key=settings.get("dataset_key", ""),
+        log_dir=Path(log_dir) if log_dir else None,
+        resume=run.record,
+    )
 
 
 def slug(text: str) -> str:

@@ -65,6 +65,45 @@ class RunStore:
         self._write(record)
         return record
 
+    def open(self, folder: str | Path) -> RunRecord:
+        """The run in ``folder`` (any run folder, not only one under :attr:`root`).
+
+        Raises:
+            ModelError: ``folder`` holds no readable ``run.json``.
+        """
+        folder = Path(folder)
+        try:
+            values = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+            status = values["status"]
+            same_host = values.get("host") in (None, socket.gethostname())
+            if status == "running" and same_host and not _process_alive(values.get("pid")):
+                status = "interrupted"
+            return RunRecord(
+                values["run_id"],
+                folder,
+                status,
+                values["config"],
+                values["started"],
+                values.get("finished"),
+                values.get("pid"),
+            )
+        except (OSError, ValueError, KeyError) as err:
+            raise ModelError(f"{folder} is not a readable run folder (run.json: {err})") from None
+
+    def reopen(self, record: RunRecord) -> RunRecord:
+        """Mark an interrupted run as running again, in this process (to resume it).
+
+        Raises:
+            ModelError: The run is finished, failed, or still running elsewhere.
+        """
+        if record.status != "interrupted":
+            raise ModelError(
+                f"run {record.run_id} is {record.status!r}; only an interrupted run can be resumed"
+            )
+        again = replace(record, status="running", finished=None, pid=os.getpid())
+        self._write(again)
+        return again
+
     def save_checkpoint_card(self, record: RunRecord, card: ModelCard) -> None:
         """Write the card describing the run's checkpoint weights (atomically).
 
@@ -142,24 +181,8 @@ class RunStore:
         records = []
         for run_json in self.root.glob("*/run.json"):
             try:
-                values = json.loads(run_json.read_text(encoding="utf-8"))
-                pid = values.get("pid")
-                status = values["status"]
-                same_host = values.get("host") in (None, socket.gethostname())
-                if status == "running" and same_host and not _process_alive(pid):
-                    status = "interrupted"  # the process died (killed, crashed, power cut)
-                records.append(
-                    RunRecord(
-                        values["run_id"],
-                        run_json.parent,
-                        status,
-                        values["config"],
-                        values["started"],
-                        values.get("finished"),
-                        pid,
-                    )
-                )
-            except (OSError, ValueError, KeyError):
+                records.append(self.open(run_json.parent))
+            except ModelError:
                 continue
         return sorted(records, key=lambda r: r.run_id, reverse=True)
 

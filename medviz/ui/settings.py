@@ -78,6 +78,15 @@ def models_dir() -> Path:
     return locations.models_dir()
 
 
+def runs_dir() -> Path | None:
+    """Run store of the Train page (resumable runs): ``$MEDVIZ_RUNS_DIR``, else ``<home>/runs``;
+    ``None`` in demo mode (a kiosk keeps nothing on disk)."""
+    if demo_forced():
+        return None
+    env = os.environ.get("MEDVIZ_RUNS_DIR", "").strip()
+    return Path(env).expanduser() if env else locations.home() / "runs"
+
+
 def timings_file() -> Path | None:
     """Where script-run durations are appended, or ``None`` (the default: nowhere)."""
     env = os.environ.get("MEDVIZ_TIMINGS_FILE")

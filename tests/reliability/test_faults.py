@@ -185,7 +185,7 @@ def test_cli_train_disk_full_is_one_error_line_and_keeps_the_model(
     monkeypatch.setattr("medviz.pipeline.train_and_package", lambda *a, **k: tiny_packaged)
     argv = ["train", "--data", "synthetic-microcalc", "--limit-per-class", "10", "--image-size",
             "32", "--epochs", "1", "--out", str(out), "--runs", str(tmp_path / "runs")]  # fmt: skip
-    assert main(argv) == 2
+    assert main(argv) == 1, "a storage failure is a runtime failure (1), not bad input (2)"
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Read-only file system" in lines[0] and "unchanged" in lines[0]
@@ -194,7 +194,7 @@ def test_cli_train_disk_full_is_one_error_line_and_keeps_the_model(
 
     monkeypatch.undo()
     monkeypatch.setattr(RunStore, "log_history", _disk_full)
-    assert main([*argv[:-4], "--out", str(tmp_path / "m2"), "--runs", str(tmp_path / "r2")]) == 2
+    assert main([*argv[:-4], "--out", str(tmp_path / "m2"), "--runs", str(tmp_path / "r2")]) == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "No space left on device" in lines[0], err
