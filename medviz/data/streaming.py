@@ -511,6 +511,7 @@ def _stream(
         digests=tuple(index["digests"]),
         groups=groups.keys,
         group_methods=groups.how,
+        near_pairs=groups.near_pairs,
     )
     return StreamedDataset(
         name=name,

@@ -88,12 +88,18 @@ def test_training_streamed_equals_training_in_memory(folder):
     from medviz.training import TrainConfig, train
 
     config = TrainConfig(
-        epochs=1, batch_size=8, image_size=32, seed=3, jit_compile=False, augment=AugmentConfig()
+        epochs=1,
+        batch_size=8,
+        image_size=32,
+        seed=3,
+        jit_compile=False,
+        augment=AugmentConfig.none(),
     )
     streamed = train(config, load_dataset(folder, image_size=32, stream=True))
     memory = train(config, load_folder(folder, image_size=32))
-    # Same rows, same seeded order, same augmentation: the same first epoch (later epochs
-    # drift by float non-associativity of threaded kernels, in both pipelines alike).
+    # Same rows, same seeded order: the same first epoch. (Random augmentation draws from one
+    # generator shared by parallel map calls, so it is not repeatable run to run in either
+    # pipeline; it is left out here.)
     for key in ("loss", "val_loss", "val_auc"):
         np.testing.assert_allclose(streamed.history[key], memory.history[key], rtol=1e-4)
 
