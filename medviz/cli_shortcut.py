@@ -120,7 +120,7 @@ def _print_summary(result, written: list[str], *, write: Callable[[str], object]
 
 
 def add_commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], CliParser]) -> None:
-    """Register ``shortcut`` with ``add(name, handler, help_text)`` of :func:`medviz.cli.build_parser`."""
+    """Register ``shortcut`` through ``add(name, handler, help_text)`` of ``build_parser``."""
     p = add(
         "shortcut",
         cmd_shortcut,

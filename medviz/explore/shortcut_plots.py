@@ -110,7 +110,7 @@ def heatmap_grid_figure(result: ShortcutResult, *, alpha: float = 0.45) -> go.Fi
     fig.update_annotations(font_size=11)
     fig.update_layout(
         template=TEMPLATE,
-        title="Grad-CAM of the same marked test images: clean model vs model trained with the marker",
+        title="Grad-CAM of the same marked test images: clean model vs model with the marker",
         height=60 + 190 * max(k, 1),
         margin={"l": 10, "r": 10, "t": 70, "b": 10},
     )

@@ -76,7 +76,7 @@ def test_jittered_tags_are_seeded():
     ],
 )
 def test_bad_markers_name_what_was_received(options):
-    with pytest.raises(ValueError, match="marker|intensity"):
+    with pytest.raises(ValueError, match=r"marker|intensity"):
         Marker(**options)
 
 
