@@ -15,34 +15,28 @@ from pathlib import Path
 from medviz.cli_support import EXIT_OK, CliParser, Progress, print_json
 from medviz.errors import MedvizError
 
-#: Defaults of the lab: small and fast enough for about a minute on a 2-core CPU
-#: with the embedded data (see the README's "Shortcut lab").
-DEFAULT_IMAGE_SIZE = 48
-DEFAULT_EPOCHS = 3
+# Not imported from medviz.explore.shortcut: `medviz --help` must not import NumPy-heavy code.
+DEFAULT_IMAGE_SIZE = 64
+DEFAULT_EPOCHS = 4
 
 
 def cmd_shortcut(args: argparse.Namespace) -> int:
-    from medviz.augment import AugmentConfig
     from medviz.data import load_dataset
     from medviz.explore.markers import Marker
-    from medviz.explore.shortcut import class_index, run_shortcut_lab
-    from medviz.training import TrainConfig
+    from medviz.explore.shortcut import class_index, lab_config, run_shortcut_lab
 
     if not 0.0 <= args.fraction <= 1.0:
         raise MedvizError(f"--fraction must lie in [0, 1] (1.0 = every image), got {args.fraction}")
     try:
         marker = Marker(args.marker, size=args.marker_size, intensity=args.intensity)
-        config = TrainConfig(
+        config = lab_config(
             arch=args.arch,
             image_size=args.image_size,
             epochs=args.epochs,
             batch_size=args.batch_size,
             seed=args.seed,
-            augment=AugmentConfig.none(),
-            early_stopping_patience=None,
-            reduce_lr_patience=None,
         )
-    except ValueError as err:
+    except (ValueError, MedvizError) as err:
         raise MedvizError(str(err)) from None
     data = load_dataset(
         args.data,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from medviz.augment import AugmentConfig
 from medviz.explore.markers import MARKER_KINDS, Marker
+from medviz.explore.shortcut import DEFAULT_EPOCHS, lab_config
 from medviz.services.shortcut import ShortcutJob
-from medviz.training import TrainConfig
 from medviz.ui import components, settings
 from medviz.ui import shortcut as lab
 
@@ -70,7 +69,9 @@ with st.container(border=True):
     )
     cap = settings.max_epochs()
     epochs = int(
-        row[1].number_input("Epochs per model", 1, min(cap, 30), min(4, cap), key="shortcut_epochs")
+        row[1].number_input(
+            "Epochs per model", 1, min(cap, 30), min(DEFAULT_EPOCHS, cap), key="shortcut_epochs"
+        )
     )
     size = int(choice.image_size or lab.MAX_IMAGE_SIZE)
     row[2].markdown(f"Image size  \n**{size}×{size} px** · fast-cnn")
@@ -105,15 +106,7 @@ if start and not running:
         elif {"train", "val", "test"} - set(data.available_splits):
             st.error(f"{choice.label} needs train, val and test splits for the lab.")
         else:
-            config = TrainConfig(
-                image_size=size,
-                epochs=epochs,
-                augment=AugmentConfig.none(),
-                early_stopping_patience=None,
-                reduce_lr_patience=None,
-                lr_schedule="cosine",
-                jit_compile=settings.jit_default(),
-            )
+            config = lab_config(image_size=size, epochs=epochs, jit_compile=settings.jit_default())
             job = lab.start_job(
                 ShortcutJob(
                     data=data,

@@ -1,4 +1,4 @@
-"""``medviz shortcut``: a tiny run in JSON and text, figures written, bad input is one error line."""
+"""`medviz shortcut`: tiny runs in JSON and text, figures written, bad input is one error line."""
 
 from __future__ import annotations
 

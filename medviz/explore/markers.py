@@ -64,7 +64,8 @@ class Marker:
             ``"brightness"`` the offset added to every pixel as a fraction of
             the range, in ``[-1, 1]`` (``None``: the kind's default).
         position: Corner of the tag.
-        letter: Letter printed dark on the tag, one of :data:`LETTERS`.
+        letter: Letter printed on the tag (dark on a light tag, light on a dark
+            one), one of :data:`LETTERS`, or ``""`` for a plain square.
         jitter: Largest random shift of the tag, in pixels, away from its
             corner (seeded per image; 0 = always the same place).
     """
@@ -91,8 +92,10 @@ class Marker:
             )
         if self.position not in CORNERS:
             raise ValueError(f"marker position must be one of {CORNERS}, got {self.position!r}")
-        if self.letter not in _GLYPHS:
-            raise ValueError(f"marker letter must be one of {LETTERS}, got {self.letter!r}")
+        if self.letter and self.letter not in _GLYPHS:
+            raise ValueError(
+                f"marker letter must be one of {LETTERS} or '' (plain), got {self.letter!r}"
+            )
         if self.jitter < 0:
             raise ValueError(f"marker jitter must be >= 0 pixels, got {self.jitter!r}")
         object.__setattr__(self, "_resolved", (size, level))
@@ -115,8 +118,9 @@ class Marker:
     def describe(self) -> str:
         """One line for people, e.g. ``"tag 'R' top-left, 22 % of the side, level 100 %"``."""
         if self.kind == "tag":
+            label = f"'{self.letter}'" if self.letter else "(plain)"
             return (
-                f"tag '{self.letter}' {self.position}, {self.relative_size:.0%} of the side, "
+                f"tag {label} {self.position}, {self.relative_size:.0%} of the side, "
                 f"level {self.level:.0%}"
             )
         if self.kind == "border":
@@ -239,7 +243,7 @@ def stamp(
     else:
         masks = marker_masks(marker, (n, height, width), seed=seed)
         out[masks] = low + marker.level * span
-        if marker.kind == "tag":
+        if marker.kind == "tag" and marker.letter:
             side = _side(marker, height, width)
             ink = _tag_patch(marker, side)
             origins = _tag_origins(marker, n, height, width, seed)

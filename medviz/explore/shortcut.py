@@ -9,7 +9,7 @@ elsewhere. This module makes that failure reproducible on any binary dataset:
 2. :func:`run_shortcut_lab` trains two models with :func:`medviz.training.train`
    and one :class:`~medviz.training.TrainConfig`, same seed: one on the marked
    data ("shortcut model") and one on the untouched data ("clean model").
-3. Both are scored on three versions of the test split (:func:`test_variants`):
+3. Both are scored on three versions of the test split (:func:`marker_variants`):
 
    * **clean**: the test images as they are;
    * **aligned**: every image of the marked class carries the marker, no other
@@ -50,6 +50,9 @@ TRAIN_IMAGES_PER_SECOND_64 = 300.0
 OVERHEAD_SECONDS = 6.0
 
 VARIANTS: tuple[str, ...] = ("clean", "aligned", "swapped")
+#: Defaults of the lab: about a minute for both models on the embedded data, 2-core CPU.
+DEFAULT_IMAGE_SIZE = 64
+DEFAULT_EPOCHS = 4
 
 
 class ShortcutStopped(MedvizError):
@@ -57,7 +60,7 @@ class ShortcutStopped(MedvizError):
 
 
 @dataclass(frozen=True)
-class TestVariants:
+class MarkerVariants:
     """The test split three ways (see the module docstring).
 
     Attributes:
@@ -273,9 +276,9 @@ def plant_marker(
     return replace(data, images=images), chosen
 
 
-def test_variants(
+def marker_variants(
     test: Dataset, marker: Marker, *, marked_class: int, seed: int = 0
-) -> TestVariants:
+) -> MarkerVariants:
     """The clean, aligned and swapped versions of a test split (see the module docstring).
 
     Args:
@@ -288,7 +291,7 @@ def test_variants(
     images, labels = test.images, test.labels
     marked = stamp(images, marker, seed=seed)
     in_class = (labels == marked_class)[:, None, None, None]
-    return TestVariants(
+    return MarkerVariants(
         labels=labels,
         clean=images,
         aligned=np.where(in_class, marked, images),
@@ -336,7 +339,7 @@ def expected_seconds(n_train: int, *, image_size: int, epochs: int, models: int 
     return models * (epochs * n_train * per_image + OVERHEAD_SECONDS)
 
 
-def score_model(model, variants: TestVariants) -> tuple[dict[str, float], dict[str, float]]:
+def score_model(model, variants: MarkerVariants) -> tuple[dict[str, float], dict[str, float]]:
     """Balanced and plain accuracy of ``model`` on the three variants (arg-max decisions)."""
     from medviz.explain.engine import get_explainer
 
@@ -347,6 +350,40 @@ def score_model(model, variants: TestVariants) -> tuple[dict[str, float], dict[s
         balanced[variant] = balanced_accuracy(variants.labels, predicted)
         plain[variant] = float(np.mean(predicted == variants.labels))
     return balanced, plain
+
+
+def lab_config(
+    *,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    epochs: int = DEFAULT_EPOCHS,
+    arch: str = "fast-cnn",
+    batch_size: int = 32,
+    seed: int = 0,
+    jit_compile: bool | str = "auto",
+):
+    """The lab's :class:`~medviz.training.TrainConfig`: short, cosine schedule, no augmentation.
+
+    One warm-up epoch then cosine decay over ``epochs`` trains fast-cnn on the embedded data
+    without the accuracy collapses of a constant rate (``bench/results/stage-recipe.md``);
+    augmentation is off so that the marker the model sees is exactly the one planted (a flip
+    would move a corner tag to another corner). No early stopping: both models get the same
+    number of epochs.
+    """
+    from medviz.augment import AugmentConfig
+    from medviz.training import TrainConfig
+
+    return TrainConfig(
+        arch=arch,
+        image_size=image_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        augment=AugmentConfig.none(),
+        early_stopping_patience=None,
+        reduce_lr_patience=None,
+        lr_schedule="cosine",
+        jit_compile=jit_compile,
+    )
 
 
 def run_shortcut_lab(
@@ -432,7 +469,7 @@ def run_shortcut_lab(
     if on_phase:
         on_phase(2, "scoring and explaining both models")
     test = data.split("test")
-    variants = test_variants(test, marker, marked_class=marked_class, seed=config.seed + 1)
+    variants = marker_variants(test, marker, marked_class=marked_class, seed=config.seed + 1)
     picks = example_indices(variants.labels, per_class=examples_per_class, seed=config.seed)
     # Every explained image carries the marker: aligned for the marked class, swapped for the other.
     examples = np.where(
