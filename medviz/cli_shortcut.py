@@ -66,6 +66,7 @@ def cmd_shortcut(args: argparse.Namespace) -> int:
         marked_class=marked,
         fraction=args.fraction,
         config=config,
+        control=args.control,
         on_epoch_end=on_epoch_end,
     )
     progress.close()
@@ -95,14 +96,14 @@ def _print_summary(result, written: list[str], *, write: Callable[[str], object]
         f"{result.config.arch} at {result.image_size} px, {result.config.epochs} epochs, "
         f"{result.seconds:.0f} s\n"
     )
-    write("balanced accuracy on test     clean  aligned  swapped  reliance  marker mass\n")
+    write("balanced accuracy on test           clean  aligned  swapped  reliance  marker mass\n")
     for label, scores in (
         ("model with the marker", result.shortcut),
-        ("clean model", result.clean),
+        (f"control ({args_control_label(result.control)})", result.clean),
     ):
         b = scores.balanced_accuracy
         write(
-            f"  {label:<26} {b['clean']:6.3f}  {b['aligned']:7.3f}  {b['swapped']:7.3f}  "
+            f"  {label:<32} {b['clean']:6.3f}  {b['aligned']:7.3f}  {b['swapped']:7.3f}  "
             f"{scores.reliance:+8.3f}  {scores.marker_mass:10.1%}\n"
         )
     write(
@@ -111,6 +112,11 @@ def _print_summary(result, written: list[str], *, write: Callable[[str], object]
     )
     for path in written:
         write(f"wrote {path}\n")
+
+
+def args_control_label(control: str) -> str:
+    """Short name of a control for the text table."""
+    return {"random": "marker at random", "none": "no marker"}.get(control, control)
 
 
 def add_commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], CliParser]) -> None:
@@ -152,5 +158,12 @@ def add_commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], 
         type=float,
         default=None,
         help="tag/border level (0-1) or brightness offset (-1-1), share of the pixel range",
+    )
+    p.add_argument(
+        "--control",
+        default="random",
+        choices=("random", "none"),
+        help="the clean model sees the marker on a random half of all images, whatever their "
+        "class (random, default), or never (none)",
     )
     p.add_argument("--out", default=None, help="folder for accuracy.html and gradcam.html")

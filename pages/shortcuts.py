@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from medviz.explore.markers import MARKER_KINDS, Marker
-from medviz.explore.shortcut import DEFAULT_EPOCHS, lab_config
+from medviz.explore.shortcut import CONTROLS, DEFAULT_EPOCHS, lab_config
 from medviz.services.shortcut import ShortcutJob
 from medviz.ui import components, settings
 from medviz.ui import shortcut as lab
@@ -73,8 +73,20 @@ with st.container(border=True):
             "Epochs per model", 1, min(cap, 30), min(DEFAULT_EPOCHS, cap), key="shortcut_epochs"
         )
     )
+    control = row[2].selectbox(
+        "Control model",
+        CONTROLS,
+        format_func={
+            "random": "marker on a random half",
+            "none": "never sees the marker",
+        }.get,
+        key="shortcut_control",
+        help="The model to compare with. 'Random half': the same marker on half of all images, "
+        "whatever their class, so it is familiar but says nothing. 'Never': trained on the "
+        "data as it is.",
+    )
     size = int(choice.image_size or lab.MAX_IMAGE_SIZE)
-    row[2].markdown(f"Image size  \n**{size}×{size} px** · fast-cnn")
+    st.caption(f"fast-cnn at {size}×{size} px, cosine learning rate, no augmentation.")
     n_train = lab.train_count(choice)
     timing = (
         f"Expected time: **{lab.expected_time(n_train, image_size=size, epochs=epochs)}** on a "
@@ -114,6 +126,7 @@ if start and not running:
                     marked_class=list(data.class_names).index(marked_name),
                     fraction=percent / 100.0,
                     config=config,
+                    control=control,
                     dataset_label=choice.label,
                 )
             )

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from medviz.explain.overlay import overlay, to_rgb
-from medviz.explore.shortcut import VARIANTS, ShortcutResult
+from medviz.explore.shortcut import CONTROL_TITLES, VARIANTS, ShortcutResult
 
 TEMPLATE = "plotly_white"
 # Okabe–Ito colours (as medviz.plots): clean, aligned, swapped.
@@ -29,7 +29,7 @@ def accuracy_figure(result: ShortcutResult) -> go.Figure:
     """
     models = (
         ("Trained with the marker", result.shortcut),
-        ("Trained clean", result.clean),
+        (CONTROL_TITLES[result.control].capitalize(), result.clean),
     )
     labels = [f"{name}<br>reliance {scores.reliance:+.2f}" for name, scores in models]
     fig = go.Figure()
@@ -86,7 +86,7 @@ def heatmap_grid_figure(result: ShortcutResult, *, alpha: float = 0.45) -> go.Fi
 
         titles += [
             f"true: {truth}",
-            f"clean {note(result.predicted_clean[i], mass_clean[i])}",
+            f"control {note(result.predicted_clean[i], mass_clean[i])}",
             f"marker {note(result.predicted_shortcut[i], mass_short[i])}",
         ]
     fig = make_subplots(
@@ -110,7 +110,7 @@ def heatmap_grid_figure(result: ShortcutResult, *, alpha: float = 0.45) -> go.Fi
     fig.update_annotations(font_size=11)
     fig.update_layout(
         template=TEMPLATE,
-        title="Grad-CAM of the same marked test images: clean model vs model with the marker",
+        title="Grad-CAM of the same marked test images: control model vs model with the marker",
         height=60 + 190 * max(k, 1),
         margin={"l": 10, "r": 10, "t": 70, "b": 10},
     )

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 #: What each phase of the lab is called on the progress bar.
-PHASES: tuple[str, ...] = ("Model 1/2: with the marker", "Model 2/2: clean", "Scoring")
+PHASES: tuple[str, ...] = ("Model 1/2: with the marker", "Model 2/2: control", "Scoring")
 
 
 @dataclass
@@ -43,6 +43,7 @@ class ShortcutJob:
         fraction: Share of that class's train and val images stamped.
         config: Training settings of both models.
         dataset_label: Dataset name shown to people.
+        control: How the control model is trained (``"random"`` or ``"none"``).
     """
 
     data: Dataset
@@ -51,6 +52,7 @@ class ShortcutJob:
     fraction: float
     config: TrainConfig
     dataset_label: str
+    control: str = "random"
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     status: Status = "starting"
     started: float = field(default_factory=time.time)
@@ -125,6 +127,7 @@ class ShortcutJob:
                 marked_class=self.marked_class,
                 fraction=self.fraction,
                 config=self.config,
+                control=self.control,
                 on_phase=self._on_phase,
                 on_epoch_end=self._on_epoch,
                 on_batch_end=self._on_batch,

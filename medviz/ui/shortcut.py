@@ -11,7 +11,6 @@ by default (tests: a few dozen).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import replace
 
@@ -22,7 +21,12 @@ import streamlit as st
 from medviz.data import DATASETS
 from medviz.data.dataset import Dataset
 from medviz.explore.markers import Marker, stamp
-from medviz.explore.shortcut import ShortcutResult, expected_seconds
+from medviz.explore.shortcut import (
+    CONTROL_TITLES,
+    DEFAULT_IMAGE_SIZE,
+    ShortcutResult,
+    expected_seconds,
+)
 from medviz.explore.shortcut_plots import accuracy_figure, heatmap_grid_figure
 from medviz.plots import history_figure
 from medviz.services.jobs import format_seconds
@@ -31,7 +35,7 @@ from medviz.ui import cache, settings, state
 
 JOB_KEY = "shortcut_job"
 #: Largest side the lab trains at: about a minute on a 2-core CPU with the embedded data.
-MAX_IMAGE_SIZE = 64
+MAX_IMAGE_SIZE = DEFAULT_IMAGE_SIZE
 #: Default images per class and split for real (folder) datasets, so a run stays short.
 REAL_DATA_LIMIT = 400
 
@@ -169,14 +173,18 @@ def show_result(result: ShortcutResult) -> None:
         help="Balanced accuracy on aligned minus on swapped test images (up to +1: decides by "
         "the marker; about 0: ignores it).",
     )
-    cols[1].metric("Reliance score · clean", f"{clean.reliance:+.2f}")
+    cols[1].metric(
+        "Reliance score · control",
+        f"{clean.reliance:+.2f}",
+        help=f"The {CONTROL_TITLES[result.control]}.",
+    )
     cols[2].metric("Clean test accuracy · with marker", f"{short.balanced_accuracy['clean']:.1%}")
-    cols[3].metric("Clean test accuracy · clean", f"{clean.balanced_accuracy['clean']:.1%}")
+    cols[3].metric("Clean test accuracy · control", f"{clean.balanced_accuracy['clean']:.1%}")
     st.plotly_chart(accuracy_figure(result), key="shortcut_accuracy")
     if result.marker.has_region:
         st.markdown(
             f"**Grad-CAM mass on the marker**: {short.marker_mass:.0%} for the model trained with "
-            f"it, {clean.marker_mass:.0%} for the clean model; the marker covers "
+            f"it, {clean.marker_mass:.0%} for the control; the marker covers "
             f"{result.marker_area:.0%} of each image (a uniform heatmap's share)."
         )
     else:
@@ -196,7 +204,10 @@ def show_result(result: ShortcutResult) -> None:
             "epochs": scores.epochs_run,
             "train s": round(scores.seconds, 1),
         }
-        for label, scores in (("trained with the marker", short), ("trained clean", clean))
+        for label, scores in (
+            ("trained with the marker", short),
+            (CONTROL_TITLES[result.control], clean),
+        )
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="shortcut_table")
     st.caption(
@@ -206,7 +217,16 @@ def show_result(result: ShortcutResult) -> None:
         f"model, {result.n_test} test images, {format_seconds(result.seconds)} in all. "
         "Accuracies are balanced (mean recall of the two classes) at the arg-max decision."
     )
-    if not math.isnan(short.marker_mass) and short.reliance > 0.5:
+    if abs(clean.reliance) > 0.2:
+        st.info(
+            f"The control also scores {clean.reliance:+.2f}: the marker changes its decisions "
+            "though it never learnt a link between marker and class. A network that never saw "
+            "the marker can read any unfamiliar structure as the class's evidence (a "
+            "lesion detector calls 'something stands out' a lesion); what training with the "
+            f"marker added is the difference, {short.reliance - clean.reliance:+.2f}.",
+            icon=":material/info:",
+        )
+    if short.reliance > 0.5:
         st.warning(
             "The model trained with the marker decides largely by it: accurate where the marker "
             "goes with its class, wrong once it moves.",
