@@ -39,6 +39,7 @@ def test_controls_preview_and_expected_time(lab):
         "brightness offset",
     ]
     assert lab.slider(key="shortcut_fraction").value == 100
+    assert lab.selectbox(key="shortcut_control").value == "random"
     shown = texts(lab)
     assert "Expected time" in shown and "28 training images" in shown
     assert "cannot show" in shown, "the two sentences on what the lab shows and cannot show"
@@ -52,11 +53,13 @@ def test_controls_preview_and_expected_time(lab):
 def test_a_tiny_run_shows_both_models_side_by_side(lab):
     lab.number_input(key="shortcut_epochs").set_value(1)
     lab.slider(key="shortcut_fraction").set_value(50)
+    lab.selectbox(key="shortcut_control").set_value("none")
     lab.button(key="shortcut_start").click()
     lab.run()
     assert_clean(lab)
     job = job_of(lab)
     assert job is not None and job.fraction == 0.5 and job.config.epochs == 1
+    assert job.control == "none"
     wait_until_done(lab, job)
     assert_clean(lab)
     assert job.status == "finished", job.error
@@ -64,7 +67,7 @@ def test_a_tiny_run_shows_both_models_side_by_side(lab):
     assert result is not None and result.n_marked > 0
     metrics = {m.label: m.value for m in lab.metric}
     assert metrics["Reliance score · with marker"] == f"{result.shortcut.reliance:+.2f}"
-    assert metrics["Reliance score · clean"] == f"{result.clean.reliance:+.2f}"
+    assert metrics["Reliance score · control"] == f"{result.clean.reliance:+.2f}"
     assert len(lab.get("plotly_chart")) >= 2, "accuracy bars and the Grad-CAM grid"
     assert "Grad-CAM mass on the marker" in texts(lab)
 

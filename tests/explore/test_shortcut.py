@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -39,6 +40,10 @@ def test_plant_marker_stamps_the_chosen_share_of_one_class_in_train_and_val(smal
     assert (again.images == marked.images).all(), "seeded"
     _, none = plant_marker(small, Marker("tag"), marked_class=1, fraction=0.0)
     assert not none.any()
+    _, both = plant_marker(small, Marker("tag"), marked_class=None, fraction=0.5)
+    for label in (0, 1):  # the control's marker: the same share of each class, says nothing
+        members = (small.splits == "train") & (small.labels == label)
+        assert both[members].sum() == round(0.5 * members.sum())
 
 
 def test_marker_variants_put_the_marker_on_one_class_or_the_other(small):
@@ -84,3 +89,81 @@ def test_plant_marker_needs_a_binary_dataset_and_a_valid_share(small):
         plant_marker(three, Marker(), marked_class=1, fraction=1.0)
     with pytest.raises(ValueError, match="fraction"):
         plant_marker(small, Marker(), marked_class=1, fraction=1.5)
+
+
+def blob_data(n: int = 300, *, size: int = 32, seed: int = 0):
+    """Noise (mean 110, sd 25, random offset); class 1 adds a bright blob near the centre.
+
+    The blob (+80 grey levels, sigma 2.5 px) is easy: a control model learns it in a few
+    dozen steps, so its score near 0 means "ignores the marker", not "has learnt nothing".
+    """
+    from medviz.data.dataset import Dataset, assign_splits
+
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 2).astype(np.int64)
+    yy, xx = np.mgrid[0:size, 0:size]
+    images = rng.normal(110, 25, (n, size, size)) + rng.uniform(-20, 20, (n, 1, 1))
+    centres = rng.uniform(size * 0.3, size * 0.7, (n, 2))
+    distance2 = (yy - centres[:, 0, None, None]) ** 2 + (xx - centres[:, 1, None, None]) ** 2
+    images += 80.0 * labels[:, None, None] * np.exp(-distance2 / (2 * 2.5**2))
+    pixels = np.clip(images, 0, 255).round().astype(np.uint8)[..., None]
+    return Dataset("blobs", pixels, labels, ("plain", "blob"), assign_splits(labels, seed=seed))
+
+
+@pytest.fixture(scope="module")
+def lab_result():
+    from medviz.explore.shortcut import lab_config, run_shortcut_lab
+
+    epochs = int(os.environ.get("MEDVIZ_TEST_SHORTCUT_EPOCHS", "4"))
+    config = lab_config(image_size=32, epochs=epochs, batch_size=16, jit_compile=False)
+    phases = []
+    result = run_shortcut_lab(
+        blob_data(),
+        marker=Marker("tag"),
+        marked_class=1,
+        fraction=1.0,
+        config=config,
+        on_phase=lambda index, _label: phases.append(index),
+    )
+    assert phases == [0, 1, 2]
+    return result
+
+
+def test_a_model_trained_with_the_marker_relies_on_it_and_the_control_does_not(lab_result):
+    short, clean = lab_result.shortcut, lab_result.clean
+    # The marker decides for the shortcut model: right where it goes with its class, wrong
+    # once it moves, and it never learnt the (easy) blob.
+    assert short.reliance > 0.6, short.balanced_accuracy
+    assert short.balanced_accuracy["aligned"] > 0.9 > 0.3 > short.balanced_accuracy["swapped"]
+    # The control saw the marker on a random half of both classes and learnt the blob.
+    assert clean.balanced_accuracy["clean"] > 0.85, clean.balanced_accuracy
+    assert abs(clean.reliance) < 0.2, clean.balanced_accuracy
+    # Its Grad-CAM sits on the marker several times more than the area would give.
+    assert short.marker_mass > max(3 * lab_result.marker_area, clean.marker_mass + 0.1)
+
+
+def test_the_result_carries_what_the_page_and_the_cli_show(lab_result):
+    result = lab_result
+    assert result.control == "random" and result.marked_class_name == "blob"
+    assert result.n_marked == sum(
+        count for split, count in blob_counts(result).items() if split != "test"
+    )
+    k = len(result.examples)
+    assert k == 6 and result.heatmaps_clean.shape == result.heatmaps_shortcut.shape == (k, 32, 32)
+    assert result.example_masks.any(axis=(1, 2)).all(), "every explained image carries the marker"
+    payload = result.to_dict()
+    assert payload["shortcut_model"]["reliance_score"] == pytest.approx(result.shortcut.reliance)
+    from medviz.explore.shortcut_plots import accuracy_figure, heatmap_grid_figure
+
+    bars = accuracy_figure(result)
+    assert len(bars.data) == 3 and all(len(trace.y) == 2 for trace in bars.data)
+    grid = heatmap_grid_figure(result)
+    assert len(grid.data) == 3 * k
+
+
+def blob_counts(result) -> dict[str, int]:
+    data = blob_data()
+    return {
+        split: int(((data.splits == split) & (data.labels == result.marked_class)).sum())
+        for split in ("train", "val", "test")
+    }
