@@ -197,6 +197,7 @@ class ShortcutResult:
                 "marker_mass": s.marker_mass,
                 "epochs_run": s.epochs_run,
                 "train_seconds": s.seconds,
+                "val_auc_per_epoch": list(s.history.get("val_auc", [])),
             }
 
         return {
