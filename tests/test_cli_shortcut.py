@@ -48,7 +48,8 @@ def test_shortcut_json_and_figures(capsys, tmp_path):
 def test_shortcut_text_summary(capsys):
     code, out, _ = run(capsys, "shortcut", "--marker", "brightness", *TINY)
     assert code == 0
-    assert "model with the marker" in out and "clean model" in out and "reliance" in out
+    assert "model with the marker" in out and "control (marker at random)" in out
+    assert "reliance" in out and "brightness offset +15%" in out
 
 
 @pytest.mark.parametrize(
