@@ -90,7 +90,7 @@ with st.container(border=True):
     n_train = lab.train_count(choice)
     timing = (
         f"Expected time: **{lab.expected_time(n_train, image_size=size, epochs=epochs)}** on a "
-        f"2-core CPU (two models × {epochs} epochs on {n_train:,} training images)."
+        f"quiet 2-core CPU (two models × {epochs} epochs on {n_train:,} training images)."
         if n_train
         else "Expected time: a minute or two on a 2-core CPU per 1,000 training images at "
         f"{size} px and {epochs} epochs."
