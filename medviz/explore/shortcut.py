@@ -45,12 +45,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from medviz.data.dataset import Dataset
 from medviz.errors import DataError, MedvizError
 from medviz.explore.markers import Marker, marker_masks, stamp
+
+if TYPE_CHECKING:  # pragma: no cover - TensorFlow-free at import time
+    from medviz.training import BatchProgress, EpochProgress, TrainConfig
 
 #: Images per second fast-cnn trains at 64 px on the 2-core development CPU, shared with
 #: other work (measured: see the README's "Shortcut lab"); scales with pixels.
@@ -167,7 +171,7 @@ class ShortcutResult:
     n_marked: int
     n_test: int
     image_size: int
-    config: object
+    config: TrainConfig
     shortcut: ModelScores
     clean: ModelScores
     control: str
@@ -209,8 +213,8 @@ class ShortcutResult:
             "n_marked_train_val": self.n_marked,
             "n_test": self.n_test,
             "image_size": self.image_size,
-            "arch": getattr(self.config, "arch", None),
-            "epochs": getattr(self.config, "epochs", None),
+            "arch": self.config.arch,
+            "epochs": self.config.epochs,
             "shortcut_model": scores(self.shortcut),
             "clean_model": scores(self.clean),
             "control": self.control,
@@ -362,7 +366,9 @@ def expected_seconds(n_train: int, *, image_size: int, epochs: int, models: int 
     return models * (epochs * n_train * per_image + OVERHEAD_SECONDS)
 
 
-def score_model(model, variants: MarkerVariants) -> tuple[dict[str, float], dict[str, float]]:
+def score_model(
+    model: object, variants: MarkerVariants
+) -> tuple[dict[str, float], dict[str, float]]:
     """Balanced and plain accuracy of ``model`` on the three variants (arg-max decisions)."""
     from medviz.explain.engine import get_explainer
 
@@ -383,7 +389,7 @@ def lab_config(
     batch_size: int = 32,
     seed: int = 0,
     jit_compile: bool | str = "auto",
-):
+) -> TrainConfig:
     """The lab's :class:`~medviz.training.TrainConfig`: short, cosine schedule, no augmentation.
 
     One warm-up epoch then cosine decay over ``epochs`` trains fast-cnn on the embedded data
@@ -415,12 +421,12 @@ def run_shortcut_lab(
     marker: Marker,
     marked_class: int,
     fraction: float,
-    config,
+    config: TrainConfig,
     control: str = "random",
     examples_per_class: int = 3,
     on_phase: Callable[[int, str], None] | None = None,
-    on_epoch_end: Callable | None = None,
-    on_batch_end: Callable | None = None,
+    on_epoch_end: Callable[[EpochProgress], None] | None = None,
+    on_batch_end: Callable[[BatchProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> ShortcutResult:
     """Plant the marker, train the shortcut and the clean model, score and explain both.
