@@ -17,7 +17,7 @@ from medviz.errors import MedvizError
 
 # Not imported from medviz.explore.shortcut: `medviz --help` must not import NumPy-heavy code.
 DEFAULT_IMAGE_SIZE = 64
-DEFAULT_EPOCHS = 4
+DEFAULT_EPOCHS = 8  # as medviz.explore.shortcut.DEFAULT_EPOCHS
 
 
 def cmd_shortcut(args: argparse.Namespace) -> int:

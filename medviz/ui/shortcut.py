@@ -34,7 +34,7 @@ from medviz.services.shortcut import PHASES, ShortcutJob
 from medviz.ui import cache, settings, state
 
 JOB_KEY = "shortcut_job"
-#: Largest side the lab trains at: about a minute on a 2-core CPU with the embedded data.
+#: Largest side the lab trains at (with 8 epochs: under two minutes on a quiet 2-core CPU).
 MAX_IMAGE_SIZE = DEFAULT_IMAGE_SIZE
 #: Default images per class and split for real (folder) datasets, so a run stays short.
 REAL_DATA_LIMIT = 400
