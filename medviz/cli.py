@@ -994,6 +994,9 @@ def build_parser() -> CliParser:
         register = None
     if register is not None:
         register(sub)
+    from medviz.cli_shortcut import add_commands as add_shortcut_commands
+
+    add_shortcut_commands(add)
     for command in sub.choices.values():  # `medviz predict --verbose …` too
         # SUPPRESS: the sub-command's default does not undo `medviz --verbose predict …`.
         command.add_argument(

@@ -46,6 +46,7 @@ def server():
         "MEDVIZ_JIT": "0",
         "MEDVIZ_TEST_STEPS": "4",
         "MEDVIZ_POLL_SECONDS": "1.0",
+        "MEDVIZ_SHORTCUT_LIMIT": "60",  # the Shortcut lab on 120 embedded images
         "HF_HUB_OFFLINE": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "MEDVIZ_TIMINGS_FILE": str(SERVER_TIMINGS),
