@@ -54,7 +54,7 @@ from medviz.data.folders import (
     load_one,
     plan_layout,
 )
-from medviz.data.groups import compile_pattern, find_groups
+from medviz.data.groups import Groups, compile_pattern, find_groups
 from medviz.errors import DataError
 from medviz.locations import cache_dir
 
@@ -498,9 +498,14 @@ def _stream(
     label_of = {c: i for i, c in enumerate(class_names)}
     labels = np.array([label_of[c.label_name] for c in used], dtype=np.int64)
     sources = tuple(c.member.path for c in used)
-    thumbnails = np.load(index_path.with_suffix(".thumbs.npy"))
-    groups = find_groups(thumbnails, sources, pattern=group_pattern, digests=index["digests"])
-    del thumbnails
+    groups = _cached_groups(
+        folder
+        / f"{key}.groups-{hashlib.sha1((group_pattern or '').encode()).hexdigest()[:8]}.json",
+        index_path,
+        sources,
+        pattern=group_pattern,
+        digests=index["digests"],
+    )
     splits, split_source = complete_splits(
         labels, [c.split for c in used], groups=groups.keys, fractions=fractions, seed=seed
     )
@@ -535,6 +540,50 @@ def _stream(
             "cache_path": str(pixels_path),
         },
     )
+
+
+def _cached_groups(
+    path: Path,
+    index_path: Path,
+    sources: tuple[str, ...],
+    *,
+    pattern: str | None,
+    digests: list[str],
+) -> Groups:
+    """The groups of a cache's images: computed from its thumbnails once, then read back.
+
+    Grouping holds float copies of every thumbnail (the near-duplicate search
+    compares them), the largest memory of the whole indexing pass; keeping
+    its result beside the cache means later loads (every training run) never
+    repeat it, so their memory does not grow with the dataset.
+    """
+    try:
+        saved = json.loads(path.read_text())
+        if saved["sources"] == list(sources):
+            return Groups(
+                keys=tuple(saved["keys"]),
+                how=tuple(saved["how"]),
+                pattern=saved["pattern"],
+                n_pattern_matches=int(saved["n_pattern_matches"]),
+                near_pairs=np.asarray(saved["near_pairs"], dtype=np.int64).reshape(-1, 2),
+            )
+    except (OSError, ValueError, KeyError):
+        pass
+    thumbnails = np.load(index_path.with_suffix(".thumbs.npy"))
+    groups = find_groups(thumbnails, sources, pattern=pattern, digests=digests)
+    del thumbnails
+    payload = {
+        "sources": list(sources),
+        "keys": list(groups.keys),
+        "how": list(groups.how),
+        "pattern": groups.pattern,
+        "n_pattern_matches": groups.n_pattern_matches,
+        "near_pairs": np.asarray(groups.near_pairs).tolist(),
+    }
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+    return groups
 
 
 def _default_cache_dir() -> Path:

@@ -43,6 +43,11 @@ def test_streamed_matches_in_memory_and_reuses_the_cache(folder, tmp_path):
     # A second load decodes nothing: the index and pixels are reused.
     again = load_dataset(folder, image_size=16, stream=True)
     assert again.extras["cache"] == "reused"
+    # ... and so is the grouping (its float thumbnails are the pass's largest memory).
+    assert list(streamed.cache_path.parent.glob(streamed.cache_path.stem + ".groups-*.json"))
+    assert again.provenance.groups == streamed.provenance.groups
+    other = load_dataset(folder, image_size=16, stream=True, group_pattern=r"^(a|b)/")
+    assert len(set(other.provenance.groups)) == 2  # a new pattern groups afresh
     # A changed file invalidates the cache.
     Image.fromarray(np.zeros((40, 40), np.uint8)).save(folder / "a" / "000.png")
     assert load_dataset(folder, image_size=16, stream=True).extras["cache"] == "built"
