@@ -14,6 +14,10 @@ dream). :func:`write_report` stores it in ``runs/<name>-<timestamp>/`` as
 ``quick=True`` shrinks everything (a few images per class, one epoch, the smallest
 input the architecture takes, no bootstrap): the test suite runs every experiment
 that way, to prove the file runs, not to measure anything.
+
+Why one module (over 600 lines): the run, the comparison it produces and the two ways it
+is written out (JSON and Markdown) share the :class:`ReproduceReport` fields and the
+metric formatting; split apart, a field added in one place would be missing in another.
 """
 
 from __future__ import annotations
@@ -203,13 +207,24 @@ def format_mean_std(metric: str, mean: float, std: float) -> str:
 
 
 def quick_config(experiment: Experiment):
-    """The experiment's config shrunk for a smoke run: 1 epoch, tiny input, no XLA, no patience."""
+    """The experiment's config shrunk for a smoke run.
+
+    One epoch, the smallest input (``$MEDVIZ_REPRODUCE_QUICK_SIZE``, default 32, raised to the
+    architecture's minimum), batches of at most 8, no XLA, no early stopping; transfer
+    backbones frozen and randomly initialised (never a download).
+    """
     from medviz.zoo import get_arch
 
     size = int(os.environ.get(QUICK_SIZE_ENV, "32"))
     config = experiment.config
+    options = dict(config.arch_options)
+    if get_arch(config.arch).transfer:
+        # A frozen backbone: tracing the gradient through a whole ImageNet backbone costs
+        # minutes on two cores, and the smoke run only has to prove the file runs.
+        options.update(pretrained=False, mode="feature-extractor")
     return replace(
         config,
+        arch_options=options,
         image_size=max(size, get_arch(config.arch).min_size),
         epochs=1,
         batch_size=min(config.batch_size, 8),

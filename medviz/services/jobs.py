@@ -62,6 +62,7 @@ class TrainingJob:
         modality: Modality recorded in the model card.
         repeats: Number of runs with seeds ``config.seed + i``.
         n_bootstrap: Bootstrap resamples of the AUC intervals.
+        command: How the model was made, recorded in its card.
     """
 
     name: str
@@ -72,6 +73,7 @@ class TrainingJob:
     modality: str = "unknown"
     repeats: int = 1
     n_bootstrap: int = 500
+    command: str = "MedViz web app (Train page)"
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     status: Status = "starting"
     started: float = field(default_factory=time.time)
@@ -155,7 +157,7 @@ class TrainingJob:
                 name=self.name,
                 title=self.title,
                 modality=self.modality,
-                command="MedViz web app (Train page)",
+                command=self.command,
                 on_run_end=self._on_run_end,
                 on_epoch_end=self._on_epoch,
                 on_batch_end=self._on_batch,

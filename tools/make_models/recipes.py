@@ -1,7 +1,10 @@
 """The recipes of every model MedViz ships or benchmarks, and where their folders live.
 
 A :class:`Recipe` is trained through the public API (:func:`medviz.training.train`
-then :func:`medviz.pipeline.package_result`, see :mod:`tools.make_models.build`);
+then :func:`medviz.pipeline.package_result`, see :mod:`tools.make_models.build`); its
+``config`` is exactly what ``medviz train --config`` reads (``--list`` prints it, and every
+model card stores it under ``training.config``), precise BatchNorm included
+(``TrainConfig.precise_bn``);
 a :class:`CliRecipe` is one ``python -m medviz train …`` command. :data:`CROSS`
 and :data:`BASELINES` are the cells of the bench's cross-dataset and baseline
 tables (:mod:`tools.make_models.report`).
@@ -59,7 +62,6 @@ class Recipe:
         intended_use: For the card.
         class_names: Display names replacing the data's folder names, in label order.
         published: Reference figures of the source work (cited, not measured here).
-        precise_bn: Recompute BatchNorm statistics on the training images after training.
         notes: Why this recipe looks as it does, for people.
         lesion_data: Registry name of a dataset with lesion boxes/masks whose images join
             the training data (see :func:`medviz.data.boxes.merge_lesion_data`), for
@@ -76,7 +78,6 @@ class Recipe:
     intended_use: str = ""
     class_names: tuple[str, ...] | None = None
     published: dict[str, Any] = field(default_factory=dict)
-    precise_bn: bool = True
     notes: str = ""
     lesion_data: str | None = None
 
@@ -194,6 +195,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
             imbalance="class-weights",
             augment=XRAY_SHIFT_AUGMENT,
             jit_compile=False,
+            precise_bn=True,
         ),
         limitations=PNEUMONIA_LIMITS,
         intended_use="Research and teaching: a ready-made chest X-ray classifier to explore "
@@ -223,6 +225,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
             label_smoothing=0.1,
             augment=replace(MRI_AUGMENT, shift=0.1),
             jit_compile=False,
+            precise_bn=True,
             cam_guidance=1.0,
         ),
         limitations=BRAIN_LIMITS,
@@ -251,6 +254,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
             imbalance="class-weights",
             augment=XRAY_AUGMENT,
             jit_compile=False,
+            precise_bn=True,
         ),
         limitations=PNEUMONIA_28PX_LIMITS,
         intended_use="Research and teaching: the chest X-ray classifier for MedMNIST-style 28 px "
@@ -300,6 +304,7 @@ BENCH: tuple[Recipe, ...] = (
             reduce_lr_patience=3,
             augment=AugmentConfig(rotation_deg=5.0, zoom_max=1.1, horizontal_flip=True),
             jit_compile=False,
+            precise_bn=True,
         ),
         limitations=(
             "No patient ids: slices of one patient land in several splits, so the held-out "
@@ -327,6 +332,7 @@ BENCH: tuple[Recipe, ...] = (
             reduce_lr_patience=3,
             augment=AugmentConfig(rotation_deg=5.0, zoom_max=1.1, horizontal_flip=True),
             jit_compile=False,
+            precise_bn=True,
         ),
         limitations=("No patient ids: slices of one patient land in several splits.",),
     ),
@@ -346,6 +352,7 @@ BENCH: tuple[Recipe, ...] = (
             reduce_lr_patience=4,
             augment=PATCH_AUGMENT,
             jit_compile=False,
+            precise_bn=True,
         ),
         limitations=(
             "Several patches come from one region (_1…_5 suffixes) and are strongly correlated; "
@@ -374,6 +381,7 @@ BENCH: tuple[Recipe, ...] = (
             reduce_lr_patience=None,
             augment=AugmentConfig(rotation_deg=10.0, zoom_max=1.2, shift=0.1),
             jit_compile=False,
+            precise_bn=True,
         ),
         limitations=(
             "Only 65 training images; the 10 given validation images hold one duplicate pair.",
