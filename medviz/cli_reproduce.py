@@ -72,7 +72,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     )
     markdown = report_markdown(report, experiment)
     if args.report:
-        _update_report(Path(args.report), experiment.name, markdown)
+        update_report(Path(args.report), experiment.name, markdown)
     if args.json:
         print_json(report.to_dict())
     else:
@@ -108,7 +108,7 @@ REPORT_HEADER = (
 )
 
 
-def _update_report(path: Path, name: str, markdown: str) -> None:
+def update_report(path: Path, name: str, markdown: str) -> None:
     """Put ``markdown`` between ``<!-- experiment:NAME -->`` markers in ``path`` (appending)."""
     from medviz.store import atomic_write_text
 

@@ -15,6 +15,15 @@ SHIPPED = ROOT / "experiments"
 NAMES = [p.stem for p in experiment_files(SHIPPED)]
 
 
+def _param(name: str):
+    # ImageNet-architecture backbones (EfficientNetB0, InceptionV3): tracing their train step
+    # alone takes 15-90 s on two cores even frozen, so they carry the `slow` mark.
+    from medviz.zoo import get_arch
+
+    slow = get_arch(load_experiment(name, folder=SHIPPED).config.arch).transfer
+    return pytest.param(name, marks=pytest.mark.slow) if slow else name
+
+
 @pytest.fixture(autouse=True)
 def _tiny(monkeypatch):
     # A few images per class and the smallest inputs: proves each file runs end to end.
@@ -23,7 +32,7 @@ def _tiny(monkeypatch):
     monkeypatch.setenv("MEDVIZ_TEST_STEPS", "1")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [_param(n) for n in NAMES])
 def test_quick_run_of_every_experiment(name, tmp_path, capsys):
     experiment = load_experiment(name, folder=SHIPPED)
     if not experiment.data_available():
@@ -76,12 +85,12 @@ def test_list_and_errors(capsys):
 
 
 def test_report_block_is_replaced_not_duplicated(tmp_path):
-    from medviz.cli_reproduce import _update_report
+    from medviz.cli_reproduce import update_report
 
     path = tmp_path / "r.md"
-    _update_report(path, "a", "first")
-    _update_report(path, "b", "other")
-    _update_report(path, "a", "second")
+    update_report(path, "a", "first")
+    update_report(path, "b", "other")
+    update_report(path, "a", "second")
     text = path.read_text()
     assert text.count("experiment:a:begin") == 1 and "second" in text and "first" not in text
     assert text.index("experiment:a:begin") < text.index("experiment:b:begin")
