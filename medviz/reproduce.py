@@ -40,7 +40,13 @@ QUICK_LIMIT_ENV = "MEDVIZ_REPRODUCE_QUICK_LIMIT"
 QUICK_SIZE_ENV = "MEDVIZ_REPRODUCE_QUICK_SIZE"
 """Input side in quick mode (default 32, raised to the architecture's minimum)."""
 
-_PERCENT_METRICS = ("accuracy", "balanced_accuracy", "false_positive_rate", "false_negative_rate")
+_PERCENT_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "val_accuracy",
+    "false_positive_rate",
+    "false_negative_rate",
+)
 
 
 @dataclass(frozen=True)
