@@ -218,6 +218,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from medviz.training import TrainConfig
 
     policy = parse_threshold_policy(args.threshold_policy)  # bad input fails before loading
+    if args.config and "--data" not in {a.split("=", 1)[0] for a in args.argv}:
+        from medviz.experiments import experiment_dataset
+
+        # An experiment file names its dataset: never train it on the default data silently.
+        args.data, args.channels = experiment_dataset(args.config, channels=args.channels)
     spec = DATASETS.get(args.data)
     if args.augment == "default" and spec is not None:
         augment = spec.augment

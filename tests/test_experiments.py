@@ -125,3 +125,16 @@ def test_train_config_file_reads_an_experiment(tmp_path):
     assert config.arch == "simple-cnn" and config.imbalance == "class-weights"
     assert config.augment.rotation_deg == 5.0 and config.augment.zoom_max == 1.2
     assert config.epochs == 2
+
+
+def test_train_without_data_uses_the_experiment_dataset(tmp_path):
+    import json
+
+    from medviz.data.registry import DEFAULT_DATASET
+    from medviz.experiments import experiment_dataset
+
+    assert experiment_dataset(SHIPPED / "covid-ct-cnn.yaml") == ("covid-ct", 1)
+    assert experiment_dataset(SHIPPED / "covid-ct-cnn.yaml", channels=3) == ("covid-ct", 3)
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"arch": "fast-cnn", "epochs": 1}))
+    assert experiment_dataset(plain) == (DEFAULT_DATASET, None)
