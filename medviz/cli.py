@@ -195,7 +195,8 @@ def config_from_file(path: str | Path, *, overrides: dict[str, object] | None = 
     """A :class:`~medviz.training.TrainConfig` from a JSON or YAML file.
 
     The file holds ``TrainConfig`` fields (``augment`` as a dict), either at the
-    top level or, as in a model's ``card.json``, under ``training.config``, so
+    top level, under ``config`` (an experiment file, :mod:`medviz.experiments`)
+    or, as in a model's ``card.json``, under ``training.config``, so
     ``medviz train --config models/X/card.json`` retrains a model with its own
     recipe. Flags given on the command line override the file.
 
@@ -216,6 +217,8 @@ def config_from_file(path: str | Path, *, overrides: dict[str, object] | None = 
         raise DataError(f"cannot read the training config {file}: {error}") from None
     if isinstance(values, dict) and isinstance(values.get("training"), dict):
         values = values["training"].get("config", values)
+    elif isinstance(values, dict) and isinstance(values.get("config"), dict):
+        values = values["config"]  # an experiment file (experiments/NAME.yaml)
     if not isinstance(values, dict):
         raise DataError(f"{file} must hold a mapping of TrainConfig fields")
     allowed = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -311,6 +314,11 @@ def _train(args: argparse.Namespace) -> int:
         raise MedvizError(f"--repeats {args.repeats} needs --distribute none")
     # A tf.distribute strategy must exist before any other TensorFlow work (data loading).
     plan = plan_distribution(args.distribute)
+    if args.config and "--data" not in {a.split("=", 1)[0] for a in args.argv}:
+        from medviz.experiments import experiment_dataset
+
+        # An experiment file names its dataset: never train it on the default data silently.
+        args.data, args.channels = experiment_dataset(args.config, channels=args.channels)
     spec = DATASETS.get(args.data)
     if args.augment == "default" and spec is not None:
         augment = spec.augment
@@ -997,6 +1005,9 @@ def build_parser() -> CliParser:
     from medviz.cli_shortcut import add_commands as add_shortcut_commands
 
     add_shortcut_commands(add)
+    from medviz.cli_reproduce import add_commands as add_reproduce_commands
+
+    add_reproduce_commands(add)
     for command in sub.choices.values():  # `medviz predict --verbose …` too
         # SUPPRESS: the sub-command's default does not undo `medviz --verbose predict …`.
         command.add_argument(

@@ -10,10 +10,10 @@ import streamlit as st
 from medviz.augment import AugmentConfig
 from medviz.data import DATASETS
 from medviz.metrics import format_mean_std
-from medviz.plots import history_figure, runs_figure
-from medviz.services.jobs import TrainingJob, format_seconds, slug
+from medviz.plots import runs_figure
+from medviz.services.jobs import TrainingJob, slug
 from medviz.training import TrainConfig
-from medviz.ui import cache, components, pages, settings, state, train_runs
+from medviz.ui import cache, components, pages, settings, state, train_runs, training_view
 from medviz.zoo import ARCHITECTURES, DEFAULT_ARCH
 
 components.page_header(
@@ -237,48 +237,7 @@ if job is None:
     st.stop()
 
 
-POLL = settings.poll_seconds()
-
-
-@st.fragment(run_every=POLL if job.running else None)
-def live_progress(job: TrainingJob) -> None:
-    """Progress, times and the Stop button: cheap, refreshed every POLL seconds."""
-    snap = job.snapshot()
-    st.subheader(job.title, anchor=False)
-    st.progress(snap.fraction, text=snap.message)
-    cols = st.columns([1, 1, 1, 1])
-    cols[0].metric("Elapsed", format_seconds(snap.elapsed_s))
-    cols[1].metric("Time left", format_seconds(snap.eta_s) if job.running else "–")
-    done = len(next(iter(snap.history.values()), []))
-    cols[2].metric("Epochs done", f"{done}/{job.config.epochs}")
-    if job.running:
-        cols[3].button(
-            "Stop",
-            icon=":material/stop_circle:",
-            on_click=job.stop,
-            disabled=job.stop_requested,
-            help="Stops after the current batch and keeps the best weights so far.",
-            key=f"train_stop_{job.id}",
-        )
-    if not job.running and state.context_changed("train_refreshed", job.id):
-        st.rerun(scope="app")  # the new model joins the sidebar and the model list
-
-
-@st.fragment(run_every=max(2.0, 3 * POLL) if job.running else None)
-def live_curves(job: TrainingJob) -> None:
-    """The Plotly curves, redrawn (less often) from the history so far."""
-    snap = job.snapshot()
-    epochs = len(next(iter(snap.history.values()), []))
-    context = f"{job.id}|{epochs}"
-    figure = state.recall("train_curves", context=context)
-    if figure is None:  # rebuild only after a new epoch
-        figure = history_figure(snap.history)
-        state.remember("train_curves", figure, context=context)
-    st.plotly_chart(figure, key=f"train_history_{job.id}")
-
-
-live_progress(job)
-live_curves(job)
+training_view.live_job(job, key="train")  # progress, Stop and curves, shared with Experiments
 train_runs.show_logs(job)
 done = not job.running
 state.collect_finished_jobs()  # idempotent: the finished model joins the session's models

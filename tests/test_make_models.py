@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medviz.training import recompute_batchnorm_statistics
 from tools.make_models import build, docs, recipes
 from tools.make_models.report import render_report
 
@@ -219,20 +220,19 @@ def test_card_val_metrics_reproduce_from_the_data(name):
     assert ev.auc == pytest.approx(bundle.card.metrics["val"]["auc"], abs=1e-3)
 
 
-def test_precise_batchnorm_sets_population_statistics_and_restores_momentum():
-    import keras
+def test_every_recipe_config_is_a_medviz_train_config_file(tmp_path):
+    """Each recipe's config round-trips through the file `medviz train --config` reads."""
+    import json
 
-    inputs = keras.Input((8, 8, 1), name="image")
-    x = keras.layers.BatchNormalization(momentum=0.9, name="bn")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    images = np.random.default_rng(0).integers(0, 256, (128, 8, 8, 1)).astype(np.uint8)
-    assert build.recalibrate_batchnorm(model, images, batch_size=32) == 1
-    bn = model.get_layer("bn")
-    assert bn.momentum == 0.9
-    assert float(np.asarray(bn.moving_mean)[0]) == pytest.approx(images.mean(), rel=1e-4)
-    # mean of the per-batch variances: close to the population variance
-    assert float(np.asarray(bn.moving_variance)[0]) == pytest.approx(images.var(), rel=0.05)
+    from medviz.cli import config_from_file
+
+    for recipe in recipes.recipes(shipped=True, bench=True):
+        if isinstance(recipe, recipes.CliRecipe):
+            continue
+        assert recipe.config.precise_bn  # precise BN is the config's, not a patch of train()
+        path = tmp_path / f"{recipe.name}.json"
+        path.write_text(json.dumps(recipe.config.to_dict()))
+        assert config_from_file(path) == recipe.config
 
 
 def test_inference_model_drops_the_optimizer_but_keeps_the_graph():
@@ -302,6 +302,7 @@ def _tiny_recipe():
         batch_size=16,
         augment=AugmentConfig.none(),
         jit_compile=False,
+        precise_bn=True,
     )
     return recipes.Recipe(
         name="tiny",
@@ -329,7 +330,7 @@ def test_build_recipe_recomputes_batchnorm_before_packaging_without_patching(tmp
     bundle = load_bundle(folder)
     training = bundle.card.training
     assert training["batchnorm_statistics"].startswith("recomputed")
-    assert training["batchnorm_seconds"] >= 0
+    assert training["config"]["precise_bn"] is True
     assert training["reproduce"] == build.reproduce_line(recipe)
     assert recipes.THIS_COMMAND in training["reproduce"]
     readme = (folder / "README.md").read_text(encoding="utf-8")
@@ -342,7 +343,7 @@ def test_build_recipe_recomputes_batchnorm_before_packaging_without_patching(tmp
     assert layers
     saved = [np.asarray(layer.moving_mean).copy() for layer in layers]
     data = build.load_recipe_data(recipe, limit_per_class=20)
-    build.recalibrate_batchnorm(bundle.model, data.split("train").images, seed=0)
+    recompute_batchnorm_statistics(bundle.model, data.split("train").images, seed=0)
     for layer, before in zip(layers, saved, strict=True):
         np.testing.assert_allclose(np.asarray(layer.moving_mean), before, rtol=1e-4, atol=1e-5)
 

@@ -178,3 +178,56 @@ def test_default_recipe_reaches_auc_095_within_a_minute():
     assert auc >= 0.95, auc
     assert min(history[1:]) >= 0.8, history  # stable: no collapse after the first epoch
     assert seconds < 120, seconds  # 60 s target on an idle 2-core machine; slack for CI load
+
+
+def test_recompute_batchnorm_statistics_sets_population_statistics_and_restores_momentum():
+    import keras
+
+    from medviz.training import recompute_batchnorm_statistics
+
+    inputs = keras.Input((8, 8, 1), name="image")
+    x = keras.layers.BatchNormalization(momentum=0.9, name="bn")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    images = np.random.default_rng(0).integers(0, 256, (128, 8, 8, 1)).astype(np.uint8)
+    assert recompute_batchnorm_statistics(model, images, batch_size=32) == 1
+    bn = model.get_layer("bn")
+    assert bn.momentum == 0.9
+    assert float(np.asarray(bn.moving_mean)[0]) == pytest.approx(images.mean(), rel=1e-4)
+    # mean of the per-batch variances: close to the population variance
+    assert float(np.asarray(bn.moving_variance)[0]) == pytest.approx(images.var(), rel=0.05)
+
+
+def test_precise_bn_option_changes_only_the_batchnorm_moving_statistics(tiny_microcalc):
+    import keras
+
+    from medviz.training import recompute_batchnorm_statistics
+
+    config = TrainConfig(epochs=1, early_stopping_patience=None, **FAST)
+    plain = train(config, tiny_microcalc)
+    precise = train(replace(config, precise_bn=True), tiny_microcalc)
+    assert precise.config.precise_bn and not plain.config.precise_bn
+
+    def moving(model):
+        norms = [x for x in model.layers if isinstance(x, keras.layers.BatchNormalization)]
+        return [np.asarray(w).copy() for n in norms for w in (n.moving_mean, n.moving_variance)]
+
+    def learned(model):
+        return [np.asarray(w).copy() for w in model.trainable_weights]
+
+    # Same seed, same steps: the trained weights agree, the moving statistics do not.
+    for a, b in zip(learned(plain.model), learned(precise.model), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert any(
+        not np.allclose(a, b, rtol=1e-3)
+        for a, b in zip(moving(plain.model), moving(precise.model), strict=True)
+    )
+    # They are the population statistics of the training images: recomputing changes nothing.
+    before = moving(precise.model)
+    recompute_batchnorm_statistics(
+        precise.model, tiny_microcalc.split("train").images, seed=config.seed
+    )
+    for a, b in zip(before, moving(precise.model), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    with pytest.raises(MedvizError, match="precise_bn must be true or false"):
+        TrainConfig(precise_bn="yes")

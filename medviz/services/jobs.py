@@ -76,6 +76,7 @@ class TrainingJob:
         log_dir: TensorBoard/CSV log folder (single runs only; ``None``: none).
         dataset_key: The page's dataset choice key, recorded for resuming.
         resume: An interrupted run (of :func:`resumable_runs`) to continue.
+        command: How the model was made, recorded in its card.
     """
 
     name: str
@@ -91,6 +92,7 @@ class TrainingJob:
     dataset_key: str = ""
     resume: RunRecord | None = None
     record: RunRecord | None = None
+    command: str = "MedViz web app (Train page)"
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     status: Status = "starting"
     started: float = field(default_factory=time.time)
@@ -235,7 +237,7 @@ class TrainingJob:
                 name=self.name,
                 title=self.title,
                 modality=self.modality,
-                command="MedViz web app (Train page)",
+                command=self.command,
                 on_run_end=self._on_run_end,
                 on_epoch_end=self._on_epoch,
                 on_batch_end=self._on_batch,

@@ -48,6 +48,7 @@ PAGES: tuple[Page, ...] = (
     Page("train", "Train", ":material/model_training:", "Model", "Train"),
     Page("evaluate", "Evaluate", ":material/monitoring:", "Model", "Evaluate"),
     Page("models", "Models", ":material/inventory_2:", "Model", "Models"),
+    Page("experiments", "Experiments", ":material/science:", "Model", "Experiments"),
     Page("classify", "Classify", ":material/image_search:", "Use", "Classify"),
     Page("explain", "Explain", ":material/psychology:", "Use", "Explain"),
     Page("shortcuts", "Shortcut lab", ":material/science:", "Use", "Shortcut lab"),

@@ -1,13 +1,13 @@
 """Train, package and measure the recipes' models (the public API of :mod:`medviz` only).
 
 A :class:`~tools.make_models.recipes.Recipe` is trained with
-:func:`medviz.training.train`; its BatchNorm statistics are then recomputed on
-the un-augmented training images (:func:`recalibrate_batchnorm`, "precise BN")
-before :func:`medviz.pipeline.package_result` fits the temperature and
-threshold, evaluates, stress-tests and writes the card, so calibration sees the
-final statistics. (:func:`medviz.pipeline.train_and_package` is exactly
-``train`` followed by ``package_result``; the tool calls the two halves itself
-instead of patching the first.) A :class:`~tools.make_models.recipes.CliRecipe`
+:func:`medviz.training.train`, whose ``TrainConfig.precise_bn`` recomputes the
+BatchNorm statistics on the un-augmented training images after training, before
+:func:`medviz.pipeline.package_result` fits the temperature and threshold,
+evaluates, stress-tests and writes the card, so calibration sees the final
+statistics. Nothing of :mod:`medviz` is patched or re-implemented here; the
+tool adds measurements (accuracy intervals, footprint) to the card. A
+:class:`~tools.make_models.recipes.CliRecipe`
 runs its ``python -m medviz …`` command in a subprocess whose working folder is
 the output root, so the relative paths of the recorded command hold.
 """
@@ -136,40 +136,6 @@ def load_recipe_data(recipe: Recipe, *, limit_per_class: int | None = None):
     return data
 
 
-def recalibrate_batchnorm(model, images: np.ndarray, *, batch_size: int = 64, seed: int = 0) -> int:
-    """Recompute every BatchNorm layer's moving statistics on ``images`` ("precise BN").
-
-    During training the moving mean/variance are an exponential average (momentum
-    0.9) over the last few *augmented* batches, so they drift from epoch to epoch;
-    measured here, that alone made validation accuracy jump by several points
-    between neighbouring epochs. Averaging the batch statistics over one pass of
-    the un-augmented training images (shuffled, seeded) gives the population
-    statistics the network is then evaluated with. Weights are not touched.
-
-    Returns:
-        The number of BatchNorm layers recalibrated.
-    """
-    import keras
-
-    from medviz.inference import prepare_batch
-
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    if not layers or not len(images):
-        return 0
-    saved = [layer.momentum for layer in layers]
-    order = np.random.default_rng(seed).permutation(len(images))
-    try:
-        for k, start in enumerate(range(0, len(images), batch_size)):
-            for layer in layers:
-                layer.momentum = k / (k + 1)  # running mean of the batch statistics
-            batch = prepare_batch(images[order[start : start + batch_size]], model)
-            model(batch, training=True)
-    finally:
-        for layer, momentum in zip(layers, saved, strict=True):
-            layer.momentum = momentum
-    return len(layers)
-
-
 def inference_model(model):
     """The same layers and weights as a fresh, uncompiled model: saves without optimizer state.
 
@@ -219,6 +185,9 @@ def saved_result(recipe: Recipe, folder: Path | None = None, *, root: Path = REP
         raise SystemExit(f"error: cannot re-package {recipe.name}: {err}") from None
     facts = dict(bundle.card.training)
     config = TrainConfig.from_dict(facts.get("config", {}))
+    if str(facts.get("batchnorm_statistics", "")).startswith("recomputed"):
+        # Cards written before precise BN was a TrainConfig option record it only here.
+        config = replace(config, precise_bn=True)
     if config != recipe.config:
         raise SystemExit(
             f"error: {folder} was trained with another config than recipe {recipe.name}; "
@@ -298,17 +267,11 @@ def build_recipe(
         "intended_use": recipe.intended_use or None,
         "n_bootstrap": n_bootstrap,
     }
-    bn_seconds = None
     if trained is not None:
         log(f"{recipe.name}: re-packaging the saved model (no training)")
         result = trained
     else:
         result = train(recipe.config, data, on_epoch_end=on_epoch_end)
-        if recipe.precise_bn and result.best_epoch >= 0:
-            # Before packaging: the temperature and threshold are fitted on these statistics.
-            started = time.perf_counter()
-            recalibrate_batchnorm(result.model, data.split("train").images, seed=recipe.config.seed)
-            bn_seconds = time.perf_counter() - started
     run = package_result(result, data, **packaging)
     card = run.bundle.card
     metrics = {}
@@ -328,7 +291,7 @@ def build_recipe(
             "evaluated once, after training",
             "batchnorm_statistics": "recomputed on the un-augmented training split after "
             "training (precise BN), before temperature scaling and threshold selection"
-            if recipe.precise_bn
+            if recipe.config.precise_bn
             else "moving averages from training",
         }
     )
@@ -336,8 +299,6 @@ def build_recipe(
         from medviz.data.boxes import HELDOUT_LESIONS_KEY, heldout_lesion_sources
 
         training[HELDOUT_LESIONS_KEY] = heldout_lesion_sources(data)
-    if bn_seconds is not None:
-        training["batchnorm_seconds"] = round(bn_seconds, 1)
     training["reproduce"] = reproduce_line(recipe)
     card = replace(card, metrics=metrics, training=training)
     model = inference_model(run.bundle.model)

@@ -1,7 +1,10 @@
 """The recipes of every model MedViz ships or benchmarks, and where their folders live.
 
 A :class:`Recipe` is trained through the public API (:func:`medviz.training.train`
-then :func:`medviz.pipeline.package_result`, see :mod:`tools.make_models.build`);
+then :func:`medviz.pipeline.package_result`, see :mod:`tools.make_models.build`); its
+``config`` is exactly what ``medviz train --config`` reads (``--list`` prints it, and every
+model card stores it under ``training.config``), precise BatchNorm included
+(``TrainConfig.precise_bn``);
 a :class:`CliRecipe` is one ``python -m medviz train …`` command. :data:`CROSS`
 and :data:`BASELINES` are the cells of the bench's cross-dataset and baseline
 tables (:mod:`tools.make_models.report`).
@@ -13,11 +16,10 @@ lives in (:data:`REPO_ROOT`), else the ``root`` passed in (``--root``).
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medviz.augment import AugmentConfig
 from medviz.training import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,11 +37,6 @@ RESEARCH_ONLY = (
     "Research and teaching only: not a medical device, never for diagnosis or any clinical "
     "decision."
 )
-
-# --- architecture ------------------------------------------------------------------------------
-
-FAST_ARCH = "res-cnn-fast"  # medviz.zoo: the shipped X-ray and MRI models
-
 
 # --- recipes -----------------------------------------------------------------------------------
 
@@ -59,7 +56,6 @@ class Recipe:
         intended_use: For the card.
         class_names: Display names replacing the data's folder names, in label order.
         published: Reference figures of the source work (cited, not measured here).
-        precise_bn: Recompute BatchNorm statistics on the training images after training.
         notes: Why this recipe looks as it does, for people.
         lesion_data: Registry name of a dataset with lesion boxes/masks whose images join
             the training data (see :func:`medviz.data.boxes.merge_lesion_data`), for
@@ -76,7 +72,6 @@ class Recipe:
     intended_use: str = ""
     class_names: tuple[str, ...] | None = None
     published: dict[str, Any] = field(default_factory=dict)
-    precise_bn: bool = True
     notes: str = ""
     lesion_data: str | None = None
 
@@ -104,36 +99,21 @@ class CliRecipe:
         return "python -m medviz " + " ".join(shlex.quote(a) for a in self.argv)
 
 
-XRAY_AUGMENT = AugmentConfig(rotation_deg=5.0, zoom_max=1.1, shift=0.05)
-"""Chest X-ray: small rotation/zoom/shift (positioning); no flips (situs), no intensity games."""
+CONFIGS = Path(__file__).resolve().parent / "configs"
+"""One ``TrainConfig`` file per recipe (``<name>.yaml``), the same files ``medviz train --config``
+reads; the comments in each say why its augmentation looks as it does."""
 
-XRAY_SHIFT_AUGMENT = AugmentConfig(
-    rotation_deg=5.0,
-    zoom_max=1.1,
-    shift=0.05,
-    brightness=0.1,
-    contrast=0.2,
-    gamma=0.25,
-    resolution_min=0.4,
-    noise_sigma=3.0,
-)
-"""Chest X-ray against hospital/device shift: positioning plus exposure, detector curve, noise
-and resolution differences (down to 40 % of the side, about MedMNIST's 28 px at 64 px)."""
 
-MRI_AUGMENT = AugmentConfig(
-    rotation_deg=10.0,
-    zoom_max=1.15,
-    shift=0.05,
-    horizontal_flip=True,
-    brightness=0.1,
-    contrast=0.1,
-)
-"""Brain MRI: left-right flips are anatomically plausible; intensity varies between sources."""
+def recipe_config(name: str) -> TrainConfig:
+    """The training config of recipe ``name``, read from ``configs/<name>.yaml``.
 
-PATCH_AUGMENT = AugmentConfig(
-    rotation_deg=0.0, zoom_max=1.0, horizontal_flip=True, vertical_flip=True
-)
-"""Mammogram patches: lossless flips only (resampling blurs specks 1–2 px wide)."""
+    Through :func:`medviz.cli.config_from_file`, the reader behind ``medviz train --config``,
+    so the recipe and the public command cannot disagree.
+    """
+    from medviz.cli import config_from_file
+
+    return config_from_file(CONFIGS / f"{name}.yaml")
+
 
 PNEUMONIA_LIMITS = (
     "Paediatric patients (aged 1–5) from one hospital (Guangzhou Women and Children's Medical "
@@ -180,21 +160,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
         title="Paediatric chest X-ray: normal vs pneumonia",
         data="chest-xray-pneumonia",
         class_names=("normal", "pneumonia"),
-        config=TrainConfig(
-            arch="res-cnn-loc",
-            image_size=64,
-            epochs=30,
-            batch_size=32,
-            learning_rate=2e-3,
-            lr_schedule="cosine",
-            monitor="val_loss",
-            early_stopping_patience=None,
-            reduce_lr_patience=None,
-            label_smoothing=0.1,
-            imbalance="class-weights",
-            augment=XRAY_SHIFT_AUGMENT,
-            jit_compile=False,
-        ),
+        config=recipe_config("pneumonia-xray"),
         limitations=PNEUMONIA_LIMITS,
         intended_use="Research and teaching: a ready-made chest X-ray classifier to explore "
         "what a CNN looks at (Grad-CAM) and how calibration and thresholds behave. "
@@ -210,21 +176,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
         title="Brain MRI: glioma, meningioma, no tumour, pituitary",
         data="brain-mri",
         lesion_data="brain-tumor-boxes",
-        config=TrainConfig(
-            arch="res-cnn-loc",
-            image_size=128,
-            epochs=24,
-            batch_size=32,
-            learning_rate=2e-3,
-            lr_schedule="cosine",
-            monitor="val_loss",
-            early_stopping_patience=None,
-            reduce_lr_patience=None,
-            label_smoothing=0.1,
-            augment=replace(MRI_AUGMENT, shift=0.1),
-            jit_compile=False,
-            cam_guidance=1.0,
-        ),
+        config=recipe_config("brain-mri"),
         limitations=BRAIN_LIMITS,
         notes="Box-guided (cam_guidance=1.0): the figshare slices of brain-tumor-boxes (their "
         "training split) join the Kaggle images, and their class activation map is trained "
@@ -239,19 +191,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
         name="pneumonia-xray-28px",
         title="Paediatric chest X-ray at 28 px (PneumoniaMNIST): normal vs pneumonia",
         data="pneumoniamnist",
-        config=TrainConfig(
-            arch="vgg-small",
-            image_size=28,
-            epochs=40,
-            batch_size=32,
-            learning_rate=1e-3,
-            monitor="val_loss",
-            early_stopping_patience=8,
-            reduce_lr_patience=3,
-            imbalance="class-weights",
-            augment=XRAY_AUGMENT,
-            jit_compile=False,
-        ),
+        config=recipe_config("pneumonia-xray-28px"),
         limitations=PNEUMONIA_28PX_LIMITS,
         intended_use="Research and teaching: the chest X-ray classifier for MedMNIST-style 28 px "
         "images (PneumoniaMNIST and its benchmarks); larger images are downsampled to 28 px. "
@@ -289,18 +229,7 @@ BENCH: tuple[Recipe, ...] = (
         title="SARS-CoV-2 CT: COVID vs non-COVID (not shipped: CC BY-NC-SA)",
         data="covid-ct",
         shipped=False,
-        config=TrainConfig(
-            arch=FAST_ARCH,
-            image_size=128,
-            epochs=30,
-            batch_size=32,
-            learning_rate=2e-3,
-            monitor="val_loss",
-            early_stopping_patience=8,
-            reduce_lr_patience=3,
-            augment=AugmentConfig(rotation_deg=5.0, zoom_max=1.1, horizontal_flip=True),
-            jit_compile=False,
-        ),
+        config=recipe_config("covid-ct"),
         limitations=(
             "No patient ids: slices of one patient land in several splits, so the held-out "
             "figures are optimistic.",
@@ -316,18 +245,7 @@ BENCH: tuple[Recipe, ...] = (
         title="SARS-CoV-2 CT with the source work's CNN (covid-cnn)",
         data="covid-ct",
         shipped=False,
-        config=TrainConfig(
-            arch="covid-cnn",
-            image_size=128,
-            epochs=25,
-            batch_size=32,
-            learning_rate=1e-3,
-            monitor="val_loss",
-            early_stopping_patience=8,
-            reduce_lr_patience=3,
-            augment=AugmentConfig(rotation_deg=5.0, zoom_max=1.1, horizontal_flip=True),
-            jit_compile=False,
-        ),
+        config=recipe_config("covid-ct-source-cnn"),
         limitations=("No patient ids: slices of one patient land in several splits.",),
     ),
     Recipe(
@@ -336,17 +254,7 @@ BENCH: tuple[Recipe, ...] = (
         data="mammo-microcalc",
         class_names=("normal", "microcalcification"),
         shipped=False,
-        config=TrainConfig(
-            arch="fast-cnn",
-            image_size=64,
-            epochs=60,
-            batch_size=32,
-            monitor="val_loss",
-            early_stopping_patience=12,
-            reduce_lr_patience=4,
-            augment=PATCH_AUGMENT,
-            jit_compile=False,
-        ),
+        config=recipe_config("mammo-microcalc"),
         limitations=(
             "Several patches come from one region (_1…_5 suffixes) and are strongly correlated; "
             "the digest-grouped split does not keep them together, so held-out figures are "
@@ -363,18 +271,7 @@ BENCH: tuple[Recipe, ...] = (
         data="chest-vs-abdomen",
         class_names=("chest", "abdomen"),
         shipped=False,
-        config=TrainConfig(
-            arch="fast-cnn",
-            image_size=64,
-            epochs=150,
-            batch_size=16,
-            learning_rate=1e-3,
-            monitor="val_loss",
-            early_stopping_patience=40,
-            reduce_lr_patience=None,
-            augment=AugmentConfig(rotation_deg=10.0, zoom_max=1.2, shift=0.1),
-            jit_compile=False,
-        ),
+        config=recipe_config("chest-vs-abdomen"),
         limitations=(
             "Only 65 training images; the 10 given validation images hold one duplicate pair.",
         ),
