@@ -12,10 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from medviz.cli_support import EXIT_OK, print_json
+from medviz.cli_support import EXIT_OK, EXIT_RUNTIME, Progress, print_json
 from medviz.errors import OfflineError
-
-EXIT_RUNTIME = 1
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -53,8 +51,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("exports") / _model_name(args.model)
     bundle = load_bundle(args.model, safe_mode=True)
     results = []
-    for fmt in dict.fromkeys(args.format):  # each format once, in the order given
-        sys.stderr.write(f"exporting {fmt} …\n")
+    formats = list(dict.fromkeys(args.format))  # each format once, in the order given
+    progress = Progress(len(formats), label="export", unit="format")
+    for done, fmt in enumerate(formats):
+        progress.update(done, note=fmt)
         result = export_model(bundle, format=fmt, out=out, tolerance=args.tolerance)
         results.append(result)
         if not args.json:
@@ -64,6 +64,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 f"{result.runtime}: max |Δp| {result.max_abs_diff:.2e} on {result.n_images} "
                 f"images, {verdict}"
             )
+    progress.update(len(formats))
+    progress.close()
     if args.json:
         print_json({"exports": [r.to_dict() for r in results]})
     failed = [r.format for r in results if not r.ok]

@@ -108,6 +108,7 @@ def test_cli_export_json(tiny_folder, tmp_path, capsys):
     assert [e["format"] for e in payload["exports"]] == ["litert"], "each format once"
     assert payload["exports"][0]["ok"] and payload["exports"][0]["max_abs_diff"] < 1e-5
     assert (tmp_path / "cli" / "model.tflite").is_file()
+    assert "export" in captured.err and "format" in captured.err  # the tqdm bar, on stderr
 
 
 def test_cli_export_bad_input_exit_codes(tmp_path, capsys):
