@@ -795,6 +795,9 @@ def build_parser() -> CliParser:
     p.add_argument("--limit-per-class", type=int, default=None)
     add_group_pattern(p)
 
+    from medviz.cli_explore import add_commands as add_explore_commands
+
+    add_explore_commands(add)
     try:
         from medviz.explain.commands import register
     except ImportError:  # explanations not installed in this build

@@ -50,6 +50,7 @@ PAGES: tuple[Page, ...] = (
     Page("models", "Models", ":material/inventory_2:", "Model", "Models"),
     Page("classify", "Classify", ":material/image_search:", "Use", "Classify"),
     Page("explain", "Explain", ":material/psychology:", "Use", "Explain"),
+    Page("explore", "Explore", ":material/scatter_plot:", "Use", "Explore"),
 )
 """Every page, in navigation order."""
 
