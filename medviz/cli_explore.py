@@ -168,6 +168,25 @@ def _is_class_folder_dataset(root: Path) -> bool:
     return not loose and any(p.is_dir() for p in root.iterdir())
 
 
+def _concept_images(source: str, card, *, limit: int | None, seed: int) -> np.ndarray:
+    """A folder's images, or ``DATA:CLASS``: the train images of one class of a dataset."""
+    if Path(source).is_dir() or ":" not in source:
+        return load_image_folder(
+            source, image_size=card.image_size, channels=card.channels, limit=limit, seed=seed
+        )
+    from medviz.data import load_dataset
+
+    name, _, wanted = source.rpartition(":")
+    data = load_dataset(name, image_size=card.image_size, channels=card.channels, seed=seed)
+    if wanted not in data.class_names:
+        raise MedvizError(
+            f"--concept {source!r}: {name!r} has no class {wanted!r}; it has "
+            f"{list(data.class_names)}"
+        )
+    subset = data.split("train") if "train" in data.available_splits else data
+    return _sample(subset.images[subset.labels == data.class_names.index(wanted)], limit, seed)
+
+
 def cmd_tcav(args: argparse.Namespace) -> int:
     """``medviz tcav``: TCAV scores of a concept for one class at several layers."""
     from medviz.explain import Explainer
@@ -185,13 +204,7 @@ def cmd_tcav(args: argparse.Namespace) -> int:
         class_index = int(wanted)
     else:
         raise MedvizError(f"--class {wanted!r} is not a class of the model; it has {names}")
-    concept = load_image_folder(
-        args.concept,
-        image_size=card.image_size,
-        channels=card.channels,
-        limit=args.max_concept,
-        seed=args.seed,
-    )
+    concept = _concept_images(args.concept, card, limit=args.max_concept, seed=args.seed)
     random_images = _images_from(
         args.random, card, limit=args.max_random, seed=args.seed, split="train"
     )
@@ -225,7 +238,7 @@ def cmd_tcav(args: argparse.Namespace) -> int:
         class_images,
         class_index=class_index,
         class_name=names[class_index],
-        concept=args.name or Path(args.concept).name,
+        concept=args.name or Path(args.concept).name or args.concept,
         layers=layers,
         runs=args.runs,
         alpha=args.alpha,
@@ -301,7 +314,12 @@ def add_commands(add: Add) -> None:
         "Concept test (TCAV): is a class sensitive to a concept given by example images?",
     )
     t.add_argument("--model", required=True, help="model folder, .keras file or hf://user/repo")
-    t.add_argument("--concept", required=True, help="folder of images showing the concept")
+    t.add_argument(
+        "--concept",
+        required=True,
+        help="folder of images showing the concept, or DATA:CLASS (the train images of one "
+        "class of a dataset, e.g. synthetic-microcalc:microcalcification)",
+    )
     t.add_argument(
         "--random",
         required=True,
