@@ -10,7 +10,7 @@ kept in the session's state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,10 +72,12 @@ def dataset_choices(card: ModelCard) -> dict[str, tuple[DatasetChoice, str]]:
     wanted = {normalize_class_name(c) for c in card.class_names}
     out: dict[str, tuple[DatasetChoice, str]] = {}
     trained_on = str(card.training.get("dataset", ""))
+    active = state.active_dataset()
     if trained_on in DATASETS and DATASETS[trained_on].is_available():
         own = DatasetChoice("registry", trained_on, trained_on, card.image_size, card.channels)
+        if active is not None and active.source == trained_on:  # keep the user's cap and seed
+            own = replace(active, image_size=card.image_size, channels=card.channels)
         out[own.key] = (own, f"{trained_on} — its training dataset")
-    active = state.active_dataset()
     if active is not None and active.source != trained_on:
         out[active.key] = (active, f"{active.label} — your dataset")
     for name, spec in DATASETS.items():
