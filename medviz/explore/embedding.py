@@ -263,7 +263,22 @@ def _features_and_outputs(model, images: np.ndarray, *, batch_size: int):
             "the embedding map needs the penultimate features"
         )
     feats, outputs = layer_features(model, images, [PENULTIMATE, OUTPUT], batch_size=batch_size)
-    return layer, feats, outputs
+    return _named_layer(model, layer), feats, outputs
+
+
+def _named_layer(model, name: str) -> str:
+    """The layer worth naming: through Dropout (the identity at inference) to what it copies."""
+    import keras
+
+    layer = model.get_layer(name)
+    while isinstance(layer, keras.layers.Dropout):
+        source = getattr(getattr(layer.input, "_keras_history", None), "operation", None)
+        if not isinstance(source, keras.layers.Layer) or isinstance(
+            source, keras.layers.InputLayer
+        ):
+            break
+        layer = source
+    return layer.name
 
 
 def _decide(bundle: ModelBundle, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
