@@ -20,7 +20,7 @@ def test_explore_map_and_concept_test(page):
     assert page.locator(".js-plotly-plot").count() >= 1
     save_screenshot(page, "19-explore", docs=True)
 
-    page.get_by_role("button", name="Concepts (TCAV)").click()
+    page.get_by_text("Concepts (TCAV)", exact=True).first.click()
     wait_idle(page)
     page.get_by_role("button", name="Run the concept test").click()
     page.get_by_text("random sets per layer").first.wait_for(timeout=300_000)
