@@ -375,6 +375,14 @@ def run_tcav(
         concept_acts = _activations(explainer, concept_images, layer)
         random_acts = _activations(explainer, random_images, layer)
         grads = _class_gradients(explainer, class_images, class_index, layer, batch_size)
+        # Every CAV of this layer lies in the span of the concept and random activations
+        # (see learn_cav), so all of them are fitted in the coordinates of that span, found
+        # once: n_c + n_r numbers per image instead of h * w * c (e.g. 150 instead of 32,768).
+        # Rotations keep dot products, so the gradients are projected the same way.
+        stacked = np.concatenate([concept_acts, random_acts]).astype(np.float64)
+        _, _, basis = np.linalg.svd(stacked, full_matrices=False)
+        concept_acts, random_acts = concept_acts @ basis.T, random_acts @ basis.T
+        grads = grads @ basis.T
         done += 1
         if on_progress is not None:
             on_progress(done, total, f"{layer}: activations and class gradients")
