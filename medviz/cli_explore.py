@@ -11,6 +11,7 @@ stdout, progress goes to stderr, bad input exits 2 with one ``error:`` line.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from medviz.errors import DataError, MedvizError
 Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
-def _load_for_model(source: str, card, *, limit_per_class: int | None, classes: str | None):
+def _load_for_model(source, card, *, limit_per_class: int | None, classes: str | None):
     from medviz.services.datasets import dataset_for_model
 
     return dataset_for_model(
@@ -140,6 +141,15 @@ def load_image_folder(
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _load(source: str, image_size: int, channels: int, seed: int):
+    """A dataset at the model's input, loaded once per command (concept, random and class
+    images often come from the same dataset: one load instead of three)."""
+    from medviz.data import load_dataset
+
+    return load_dataset(source, image_size=image_size, channels=channels, seed=seed)
+
+
 def _sample(images: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     if limit is None or len(images) <= limit:
         return images
@@ -153,9 +163,7 @@ def _images_from(source: str, card, *, limit: int | None, seed: int, split: str)
         return load_image_folder(
             source, image_size=card.image_size, channels=card.channels, limit=limit, seed=seed
         )
-    from medviz.data import load_dataset
-
-    data = load_dataset(source, image_size=card.image_size, channels=card.channels, seed=seed)
+    data = _load(source, card.image_size, card.channels, seed)
     subset = data.split(split) if split in data.available_splits else data
     return _sample(subset.images, limit, seed)
 
@@ -174,10 +182,8 @@ def _concept_images(source: str, card, *, limit: int | None, seed: int) -> np.nd
         return load_image_folder(
             source, image_size=card.image_size, channels=card.channels, limit=limit, seed=seed
         )
-    from medviz.data import load_dataset
-
     name, _, wanted = source.rpartition(":")
-    data = load_dataset(name, image_size=card.image_size, channels=card.channels, seed=seed)
+    data = _load(name, card.image_size, card.channels, seed)
     if wanted not in data.class_names:
         raise MedvizError(
             f"--concept {source!r}: {name!r} has no class {wanted!r}; it has "
@@ -216,7 +222,14 @@ def cmd_tcav(args: argparse.Namespace) -> int:
             data_source = str(card.training.get("dataset", "")) or None
     if not data_source:
         raise MedvizError("say where the class's images come from with --data")
-    data = _load_for_model(data_source, card, limit_per_class=None, classes=args.classes)
+    if Path(data_source).is_dir() and not _is_class_folder_dataset(Path(data_source)):
+        raise MedvizError(f"--data {data_source!r} is a folder of loose images, not a dataset")
+    data = _load_for_model(
+        _load(data_source, card.image_size, card.channels, args.seed),
+        card,
+        limit_per_class=None,
+        classes=args.classes,
+    )
     split = args.split if args.split in data.available_splits else "all"
     subset = data if split == "all" else data.split(split)
     class_images = _sample(
