@@ -184,13 +184,17 @@ def _concept_images(source: str, card, *, limit: int | None, seed: int) -> np.nd
         )
     name, _, wanted = source.rpartition(":")
     data = _load(name, card.image_size, card.channels, seed)
-    if wanted not in data.class_names:
+    from medviz.metrics import normalize_class_name
+
+    found = [normalize_class_name(c) for c in data.class_names]
+    if normalize_class_name(wanted) not in found:
         raise MedvizError(
             f"--concept {source!r}: {name!r} has no class {wanted!r}; it has "
             f"{list(data.class_names)}"
         )
     subset = data.split("train") if "train" in data.available_splits else data
-    return _sample(subset.images[subset.labels == data.class_names.index(wanted)], limit, seed)
+    label = found.index(normalize_class_name(wanted))
+    return _sample(subset.images[subset.labels == label], limit, seed)
 
 
 def cmd_tcav(args: argparse.Namespace) -> int:
