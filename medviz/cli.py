@@ -996,6 +996,9 @@ def build_parser() -> CliParser:
 
     add_share_commands(add)
 
+    from medviz.cli_explore import add_commands as add_explore_commands
+
+    add_explore_commands(add)
     try:
         from medviz.explain.commands import register
     except ImportError:  # explanations not installed in this build

@@ -31,6 +31,7 @@ from medviz.plots import probability_figure
 from medviz.services.predict import predict_image
 from medviz.services.uploads import decode_upload
 from medviz.ui import cache, components, settings, state
+from medviz.ui import explore as explore_ui
 
 components.page_header(
     "explain",
@@ -49,6 +50,11 @@ examples = cache.examples_for(card)
 SOURCES = {"examples": "Embedded example", "upload": "Upload an image"}
 if not examples:
     SOURCES.pop("examples")
+handoff = explore_ui.handoff_for(token)  # an image the Explore page sent here
+if handoff is not None:
+    SOURCES = {"explore": "From Explore", **SOURCES}
+    if state.context_changed("explain_handoff_seen", f"{token}|{handoff.name}"):
+        st.session_state["explain_source"] = "explore"
 pick_col, class_col, layer_col = st.columns([2, 1, 1])
 with pick_col:
     source = st.segmented_control(
@@ -60,7 +66,10 @@ with pick_col:
         key="explain_source",
     ) or next(iter(SOURCES))
     raw: tuple[str, bytes] | None = None
-    if source == "examples":
+    if source == "explore" and handoff is not None:
+        st.caption(f"From Explore: {handoff.name}")
+        raw = (f"{handoff.name}.png", handoff.png)
+    elif source == "examples":
         labels = [e.name for e in examples]
         default = next((e.name for e in examples if e.label == names[-1]), labels[0])
         chosen = st.selectbox("Example", labels, index=labels.index(default), key="explain_example")

@@ -51,7 +51,8 @@ PAGES: tuple[Page, ...] = (
     Page("experiments", "Experiments", ":material/science:", "Model", "Experiments"),
     Page("classify", "Classify", ":material/image_search:", "Use", "Classify"),
     Page("explain", "Explain", ":material/psychology:", "Use", "Explain"),
-    Page("shortcuts", "Shortcut lab", ":material/science:", "Use", "Shortcut lab"),
+    Page("explore", "Explore", ":material/scatter_plot:", "Use", "Explore"),
+    Page("shortcuts", "Shortcut lab", ":material/biotech:", "Use", "Shortcut lab"),
 )
 """Every page, in navigation order."""
 

@@ -15,7 +15,7 @@ from tools.browser import PAGES  # (navigation title, page heading), in order
 
 pytestmark = pytest.mark.e2e
 
-DOCS_PAGES = {"Home", "Data", "Evaluate", "Explain"}  # also copied to docs/screenshots
+DOCS_PAGES = {"Home", "Data", "Evaluate", "Explain", "Explore"}  # also copied to docs/screenshots
 
 
 def _goto(page, title: str, heading: str) -> float:
