@@ -17,7 +17,8 @@
 
 Every view comes with :data:`~medviz.explore.embedding.MAP_LIMITS`,
 :data:`~medviz.explore.tcav.TCAV_LIMITS` or the shortcut lab's own: two
-sentences on what it shows and what it cannot show. Importing this package does not import TensorFlow.
+sentences on what it shows and what it cannot show. Importing this package
+does not import TensorFlow.
 """
 
 from __future__ import annotations
