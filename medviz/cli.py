@@ -160,6 +160,9 @@ _TRAIN_FLAGS = {
     "--augment": "augment",
     "--imbalance": "imbalance",
     "--patience": "early_stopping_patience",
+    "--pretrained": "pretrained",
+    "--transfer-mode": "arch_options",
+    "--fine-tune-from": "arch_options",
 }
 
 
@@ -206,6 +209,16 @@ def config_from_file(path: str | Path, *, overrides: dict[str, object] | None = 
     return TrainConfig.from_dict({**values, **(overrides or {})})
 
 
+def transfer_options(args: argparse.Namespace) -> dict[str, object]:
+    """``arch_options`` of a transfer architecture from ``--transfer-mode``/``--fine-tune-from``."""
+    options: dict[str, object] = {}
+    if args.transfer_mode is not None:
+        options["mode"] = args.transfer_mode
+    if args.fine_tune_from is not None:
+        options["fine_tune_from"] = args.fine_tune_from
+    return options
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from medviz.data import load_dataset
     from medviz.data.registry import DATASETS
@@ -230,12 +243,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         "augment": augment,
         "imbalance": args.imbalance,
         "early_stopping_patience": args.patience if args.patience > 0 else None,
+        "pretrained": args.pretrained,
+        "arch_options": transfer_options(args),
     }
     config = (
         config_from_file(args.config, overrides=_given_fields(args.argv, from_flags))
         if args.config
         else TrainConfig(**from_flags)
     )
+    from medviz.training import resolve_config_weights
+
+    weights = resolve_config_weights(config)  # missing weights fail before the data loads
+    if not args.json:
+        print(f"weights: {weights.describe()}")
     data = load_dataset(
         args.data,
         image_size=config.image_size,
@@ -314,6 +334,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_epoch": run.result.best_epoch + 1,
         "seconds": round(run.result.seconds, 2),
         "xla": run.result.jit_reason,
+        "pretrained": run.result.weights.to_card() if run.result.weights else None,
         "split": split,
         "metrics": ev.to_dict(),
         "threshold": run.bundle.card.threshold,
@@ -333,6 +354,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{run.result.seconds:.1f}s)"
         )
         print(f"  {run.result.jit_reason}")
+        if run.result.weights is not None:
+            print(f"  weights: {run.result.weights.describe()}")
         if summary is not None:
             from medviz.metrics import format_mean_std
 
@@ -640,6 +663,32 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 # --- parser ------------------------------------------------------------------------------------
 
 
+def add_transfer_flags(p: argparse.ArgumentParser) -> None:
+    """``--pretrained``, ``--transfer-mode`` and ``--fine-tune-from`` (transfer architectures)."""
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="none|imagenet|medviz|PATH",
+        help="initial weights of a transfer architecture: none (random, explicit), imagenet "
+        "(Keras cache, else Keras' download), medviz (the shipped medical backbone) or a "
+        "weights file; missing weights are an error (default: the architecture's own)",
+    )
+    p.add_argument(
+        "--transfer-mode",
+        choices=("feature-extractor", "fine-tune"),
+        default=None,
+        help="feature-extractor: backbone frozen, only the head trains; fine-tune (default): "
+        "backbone layers from --fine-tune-from on train too",
+    )
+    p.add_argument(
+        "--fine-tune-from",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fine-tune: backbone layers below index N stay frozen (unfreeze depth; 0 = all)",
+    )
+
+
 def build_parser() -> CliParser:
     """The full argument parser."""
     from medviz.data.registry import DEFAULT_DATASET
@@ -709,6 +758,7 @@ def build_parser() -> CliParser:
     )
     p.add_argument("--imbalance", choices=("none", "class-weights", "undersample"), default="none")
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience (0 = off)")
+    add_transfer_flags(p)
     p.add_argument("--limit-per-class", type=int, default=None)
     p.add_argument("--name", default=None, help="model name in the card (default: folder name)")
     p.add_argument("--out", required=True, help="model folder to write")
@@ -795,6 +845,9 @@ def build_parser() -> CliParser:
     p.add_argument("--limit-per-class", type=int, default=None)
     add_group_pattern(p)
 
+    from medviz import cli_weights
+
+    cli_weights.add_commands(add)
     try:
         from medviz.explain.commands import register
     except ImportError:  # explanations not installed in this build

@@ -267,6 +267,7 @@ def package_result(
             "stopped_by_user": result.stopped_by_user,
             "seconds": round(result.seconds, 1),
             "xla": result.jit_reason or None,
+            "pretrained": result.weights.to_card() if result.weights is not None else None,
             "machine": machine_description(),
             "date": time.strftime("%Y-%m-%d"),
             "history": result.history,

@@ -30,6 +30,7 @@ from medviz.autotune import JitDecision, decide_jit, measure_jit, probe_key
 from medviz.data.balance import class_weights, undersample
 from medviz.data.dataset import Dataset
 from medviz.errors import DataError, MedvizError
+from medviz.weights import WeightsStatus, resolve_weights
 from medviz.zoo import DEFAULT_ARCH, build_model, get_arch
 
 Imbalance = Literal["none", "class-weights", "undersample"]
@@ -68,6 +69,11 @@ class TrainConfig:
             pushed into the mask (cross-entropy between the mask's share of
             each map cell and the spatial softmax of the map). Needs a dataset
             with ``masks``; images without a lesion add no guidance.
+        pretrained: Initial weights of a transfer architecture: ``"none"``
+            (random), ``"imagenet"``, ``"medviz"`` or a weights file path;
+            ``None`` keeps ``arch_options["pretrained"]`` (default: the
+            architecture's own pretrained weights). Missing weights raise
+            :class:`medviz.weights.WeightsMissingError` before training starts.
     """
 
     arch: str = DEFAULT_ARCH
@@ -87,6 +93,7 @@ class TrainConfig:
     arch_options: dict[str, Any] = field(default_factory=dict)
     jit_compile: bool | Literal["auto"] = "auto"
     cam_guidance: float = 0.0
+    pretrained: str | None = None
 
     def __post_init__(self) -> None:
         get_arch(self.arch)
@@ -190,6 +197,7 @@ class TrainResult:
         input_shape: ``(S, S, C)`` the model takes.
         train_counts: Images per class used for training.
         jit_reason: Why XLA was on or off (``config.jit_compile`` holds the choice).
+        weights: What the backbone was initialised from (``random`` for non-transfer nets).
     """
 
     model: Any
@@ -204,6 +212,7 @@ class TrainResult:
     input_shape: tuple[int, int, int]
     train_counts: dict[str, int]
     jit_reason: str = ""
+    weights: WeightsStatus | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -368,6 +377,10 @@ def train(
     n_classes = data.n_classes
     input_shape = (size, size, data.image_shape[-1])
 
+    weights = resolve_config_weights(config)
+    if spec.transfer:
+        # The decided status goes to the builder, which loads exactly that file.
+        config = replace(config, arch_options={**config.arch_options, "pretrained": weights})
     batches = math.ceil(len(x_train) / config.batch_size)
     # Resolved before seeding: the probe builds models of its own.
     jit = choose_jit(config, input_shape, n_classes, total_steps=config.epochs * batches)
@@ -451,7 +464,7 @@ def train(
         stopped_by_user=tracker.stopped_by_user,
         stopped_early=stopped_early,
         seconds=seconds,
-        config=replace(config, image_size=size),
+        config=replace(config, image_size=size, arch_options=_card_options(config.arch_options)),
         class_names=data.class_names,
         input_shape=input_shape,
         train_counts={
@@ -461,7 +474,31 @@ def train(
             )
         },
         jit_reason=jit.reason,
+        weights=weights,
     )
+
+
+def resolve_config_weights(config: TrainConfig) -> WeightsStatus:
+    """The initial weights a run of ``config`` will use, decided without building anything.
+
+    Raises:
+        WeightsMissingError: The asked-for pretrained weights are not available.
+    """
+    if config.pretrained is not None:
+        return resolve_weights(config.arch, config.pretrained)
+    if not get_arch(config.arch).transfer:
+        return WeightsStatus("random")
+    return resolve_weights(config.arch, config.arch_options.get("pretrained", True))
+
+
+def _card_options(options: dict[str, Any]) -> dict[str, Any]:
+    # The card stores JSON, and a recipe that retrains anywhere: the status becomes the
+    # --pretrained value that names its source (the card's "pretrained" entry has the hash).
+    status = options.get("pretrained")
+    if isinstance(status, WeightsStatus):
+        names = {"imagenet-cache": "imagenet", "medviz-backbone": "medviz", "random": "none"}
+        return {**options, "pretrained": names.get(status.source, status.path)}
+    return options
 
 
 def choose_jit(
