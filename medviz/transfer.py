@@ -200,3 +200,53 @@ def compare_transfer(
         if on_arm_end is not None:
             on_arm_end(result)
     return results
+
+
+def comparison_figure(results: Sequence[ArmResult], *, metric: str = "val_auc"):
+    """Validation curves of every arm side by side (one line per arm).
+
+    Args:
+        results: Finished arms (their ``history``).
+        metric: The logged quantity to draw (``val_auc``, ``val_loss``, ``val_accuracy`` …).
+
+    Returns:
+        A Plotly figure: epoch on x, ``metric`` on y.
+    """
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for r in results:
+        values = r.history.get(metric, [])
+        figure.add_trace(
+            go.Scatter(
+                x=list(range(1, len(values) + 1)),
+                y=values,
+                mode="lines+markers",
+                name=f"{r.arm} (test AUC {r.auc:.3f})",
+            )
+        )
+    figure.update_layout(
+        xaxis_title="epoch",
+        yaxis_title=metric,
+        height=320,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure
+
+
+def comparison_rows(results: Sequence[ArmResult]) -> list[dict[str, object]]:
+    """One table row per arm: accuracy, AUC, time, epochs, trainable parameters, weights."""
+    return [
+        {
+            "arm": r.arm,
+            "test accuracy": round(r.accuracy, 3),
+            "test AUC": round(r.auc, 3),
+            "time (s)": round(r.seconds, 1),
+            "epochs": r.epochs_run,
+            "best epoch": r.best_epoch,
+            "trainable parameters": r.trainable_params,
+            "weights": r.weights,
+        }
+        for r in results
+    ]

@@ -230,7 +230,9 @@ def _md5_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_weights(arch: str, pretrained: bool | str | None) -> WeightsStatus:
+def resolve_weights(
+    arch: str, pretrained: bool | str | None, *, download: bool = True
+) -> WeightsStatus:
     """Decide the initial weights of ``arch`` before building it.
 
     Args:
@@ -239,6 +241,8 @@ def resolve_weights(arch: str, pretrained: bool | str | None) -> WeightsStatus:
             ``True``/``None`` (the architecture's own pretrained weights: ImageNet
             for ImageNet backbones, the MedViz backbone for ``medviz-backbone``),
             or the path of a weights file.
+        download: Try Keras' download when ImageNet weights are not cached
+            (``False``: a page showing the status before training must not download).
 
     Returns:
         The :class:`WeightsStatus`; for a non-transfer architecture ``random``.
@@ -280,6 +284,11 @@ def resolve_weights(arch: str, pretrained: bool | str | None) -> WeightsStatus:
         entry = keras_weights(arch)
         cached = _cached_imagenet_file(entry)
         if cached is None:
+            if not download:
+                raise WeightsMissingError(
+                    f"ImageNet weights for {arch} are not cached at {weights_dir()}"
+                    + ("" if offline() else "; training will try Keras' download")
+                )
             cached = _try_download(entry)
         return WeightsStatus("imagenet-cache", str(cached), sha256_of(cached))
     path = Path(pretrained).expanduser()

@@ -14,6 +14,7 @@ from medviz.plots import history_figure, runs_figure
 from medviz.services.jobs import TrainingJob, format_seconds, slug
 from medviz.training import TrainConfig
 from medviz.ui import cache, components, pages, settings, state
+from medviz.ui import transfer as transfer_ui
 from medviz.zoo import ARCHITECTURES, DEFAULT_ARCH
 
 components.page_header(
@@ -142,17 +143,12 @@ with st.container(border=True):
         "after, depending on the machine. Auto times both on first use and remembers.",
     )
     arch_options: dict[str, object] = {}
+    pretrained: str | None = None
+    fine_tune_from = 0
     if arch_spec.transfer:
-        tr = st.columns(3)
-        arch_options["pretrained"] = tr[0].toggle(
-            "ImageNet weights",
-            value=not state.demo_mode(),  # a kiosk never tries to download anything
-            key="train_pretrained",
-            help="Uses cached weights; offline without a cache it starts from random weights.",
-        )
-        arch_options["mode"] = tr[1].selectbox(
-            "Transfer mode", ["fine-tune", "feature-extractor"], key="train_transfer_mode"
-        )
+        # Status shown before training: ImageNet cache, local file, MedViz backbone or random.
+        pretrained, mode, fine_tune_from = transfer_ui.weights_options(arch, key="train")
+        arch_options = {"mode": mode, "fine_tune_from": fine_tune_from}
     default_title = f"{arch} on {choice.label}"
     title = st.text_input("Model name", value=default_title, key=f"train_title_{arch}")
     modality = (
@@ -190,6 +186,7 @@ if start and running is None:
             label_smoothing=float(label_smoothing),
             arch_options=arch_options,
             jit_compile=jit,
+            pretrained=pretrained,
         )
         with st.spinner("Loading images…"):
             data = cache.dataset(choice, image_size=size)
@@ -211,6 +208,28 @@ if start and running is None:
             )
             state.add_job(job.start())
             st.rerun()
+
+if arch_spec.transfer:
+    compare = st.expander("Compare transfer modes", icon=":material/compare_arrows:")
+    with compare, components.user_errors():
+        compare_config = TrainConfig(
+            arch=arch,
+            image_size=size,
+            epochs=epochs,
+            batch_size=int(batch_size),
+            learning_rate=float(learning_rate),
+            seed=seed,
+            early_stopping_patience=early or None,
+            monitor=monitor,
+            augment=(augment or AugmentConfig()) if use_augment else AugmentConfig.none(),
+            jit_compile=jit,
+            pretrained=pretrained,
+        )
+        transfer_ui.compare_section(
+            compare_config,
+            lambda: cache.dataset(choice, image_size=size),
+            fine_tune_from=fine_tune_from,
+        )
 
 # --- the running (or last) job -------------------------------------------------------------------
 job = app.jobs[0] if app.jobs else None
@@ -283,6 +302,7 @@ if done:
             m[1].metric(f"Accuracy ({split})", f"{ev.accuracy:.1%}")
             m[2].metric("Balanced accuracy", f"{ev.balanced_accuracy:.1%}")
             m[3].metric("Best epoch", best.result.best_epoch + 1)
+        transfer_ui.show_trained_status(best.result.weights)
         if job.summary and len(job.runs) > 1:
             st.markdown(
                 f"**{len(job.runs)} runs** (seeds {job.config.seed}…): mean ± std on {split}"
