@@ -53,18 +53,26 @@ def _key(dataset: str, labels: str, seed: int, arm: str) -> str:
 
 
 def run(
-    datasets: list[str], labels: list[str], seeds: list[int], out: Path, *, epochs: int
+    datasets: list[str],
+    labels: list[str],
+    seeds: list[int],
+    out: Path,
+    *,
+    epochs: int,
+    part: str | None = None,
 ) -> dict[str, Any]:
-    """Run every missing cell, saving the JSON after each; returns the JSON payload."""
+    """Run every missing cell, saving the JSON after each; returns the JSON payload.
+
+    ``part`` names a separate ``transfer.part-<part>.json`` so several processes can
+    share the work (e.g. one per dataset); :func:`merged` combines them.
+    """
     from medviz.augment import AugmentConfig
     from medviz.data.registry import get_spec
     from medviz.training import TrainConfig
     from medviz.transfer import compare_transfer, subsample_train
 
-    json_path = out / "transfer.json"
-    payload: dict[str, Any] = {"recipe": {**RECIPE, "epochs": epochs}, "runs": {}}
-    if json_path.exists():
-        payload["runs"] = json.loads(json_path.read_text(encoding="utf-8")).get("runs", {})
+    json_path = out / (f"transfer.part-{part}.json" if part else "transfer.json")
+    payload = merged(out, epochs=epochs)
     out.mkdir(parents=True, exist_ok=True)
     for dataset in datasets:
         spec = get_spec(dataset)
@@ -104,6 +112,15 @@ def run(
                 line = ", ".join(f"{r.arm} auc {r.auc:.3f} acc {r.accuracy:.3f}" for r in results)
                 took = time.perf_counter() - started
                 print(f"{dataset} n={n} seed={seed}: {line} ({took:.0f}s)", flush=True)
+    return payload
+
+
+def merged(out: Path, *, epochs: int) -> dict[str, Any]:
+    """``transfer.json`` and every ``transfer.part-*.json`` in ``out``, runs combined."""
+    payload: dict[str, Any] = {"recipe": {**RECIPE, "epochs": epochs}, "runs": {}}
+    for path in [out / "transfer.json", *sorted(out.glob("transfer.part-*.json"))]:
+        if path.exists():
+            payload["runs"].update(json.loads(path.read_text(encoding="utf-8")).get("runs", {}))
     return payload
 
 
@@ -220,19 +237,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the json")
+    parser.add_argument("--part", default=None, help="write transfer.part-PART.json (parallel)")
     args = parser.parse_args(argv)
     from medviz.backbone import backbone_dir
 
-    if args.render_only:
-        payload = json.loads((args.out / "transfer.json").read_text(encoding="utf-8"))
-    else:
-        payload = run(
+    if not args.render_only:
+        run(
             args.datasets.split(","),
             args.labels.split(","),
             list(range(args.seeds)),
             args.out,
             epochs=args.epochs,
+            part=args.part,
         )
+    payload = merged(args.out, epochs=args.epochs)
+    if args.part is None:
+        (args.out / "transfer.json").write_text(json.dumps(payload, indent=1) + "\n", "utf-8")
     card_file = backbone_dir() / "backbone.json"
     card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.exists() else None
     (args.out / "transfer.md").write_text(render(payload, backbone_card=card), encoding="utf-8")

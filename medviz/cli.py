@@ -845,9 +845,10 @@ def build_parser() -> CliParser:
     p.add_argument("--limit-per-class", type=int, default=None)
     add_group_pattern(p)
 
-    from medviz import cli_weights
+    from medviz import cli_transfer, cli_weights
 
     cli_weights.add_commands(add)
+    cli_transfer.add_commands(add)
     try:
         from medviz.explain.commands import register
     except ImportError:  # explanations not installed in this build
