@@ -6,6 +6,7 @@ so these tests neither need ``models/medviz-backbone-v1`` nor depend on its numb
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,3 +118,29 @@ def test_missing_backbone_is_refused_and_none_trains_from_random(
     result = train(replace(_config(), pretrained="none"), tiny_microcalc)
     assert result.weights.source == "random"
     assert result.config.arch_options["pretrained"] == "none"
+
+
+def test_subsample_train_keeps_n_labels_per_class_and_whole_val_test(tiny_microcalc):
+    from medviz.transfer import subsample_train
+
+    small = subsample_train(tiny_microcalc, 25, seed=1)
+    train_labels = small.labels[small.splits == "train"]
+    assert len(train_labels) == 25 and set(train_labels) == {0, 1}
+    for split in ("val", "test"):
+        assert (small.splits == split).sum() == (tiny_microcalc.splits == split).sum()
+    assert subsample_train(tiny_microcalc, None, seed=0) is tiny_microcalc
+
+
+def test_cli_compare_transfer_reports_three_arms(backbone_file, tmp_path, capsys):
+    from medviz.cli import main
+
+    argv = ["compare-transfer", "--data", "synthetic-microcalc", "--limit-per-class", "16"]
+    argv += ["--image-size", "32", "--epochs", "1", "--out", str(tmp_path / "cmp"), "--json"]
+    assert main(argv) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [a["arm"] for a in payload["arms"]] == ["scratch", "feature-extractor", "fine-tune"]
+    assert all(0 <= a["accuracy"] <= 1 for a in payload["arms"])
+    frozen = payload["arms"][1]
+    assert frozen["trainable_params"] < payload["arms"][2]["trainable_params"]
+    assert "MedViz medical backbone" in frozen["weights"]
+    assert (tmp_path / "cmp" / "compare-transfer.html").is_file()
