@@ -71,5 +71,38 @@ def test_failed_download_is_refused_with_the_reason(monkeypatch, tmp_path):
         raise Exception("URL fetch failure: offline")  # what keras.utils.get_file raises
 
     monkeypatch.setattr(keras.utils, "get_file", refuse)
-    with pytest.raises(WeightsMissingError, match="could not be downloaded.*URL fetch failure"):
+    with pytest.raises(WeightsMissingError, match=r"could not be downloaded.*URL fetch failure"):
         build_model("efficientnetb0", (32, 32, 1), 2, pretrained=True)
+
+
+def test_errors_name_what_was_received():
+    with pytest.raises(ModelError, match="unknown architecture 'vgg99'"):
+        get_arch("vgg99")
+    with pytest.raises(ModelError, match="at least 64"):
+        build_model("alexnet", (32, 32, 1), 2)
+    with pytest.raises(ModelError, match="channels"):
+        build_model("fast-cnn", (32, 32, 2), 2)
+    with pytest.raises(ModelError, match="n_classes"):
+        build_model("fast-cnn", (32, 32, 1), 1)
+    with pytest.raises(ModelError, match="takes no options"):
+        build_model("fast-cnn", (32, 32, 1), 2, pretrained=True)
+
+
+def test_layer_table_and_parameter_counts_agree():
+    model = build_model("fast-cnn", (32, 32, 1), 2)
+    rows = layer_table(model)
+    trainable, total = parameter_counts(model)
+    assert sum(r.params for r in rows) == total == model.count_params()
+    assert trainable < total  # BatchNorm moving statistics are not trainable
+    assert rows[0].name == "image"
+
+
+def test_res_cnn_fast_is_res_cnn_with_a_strided_stem():
+    fast = build_model("res-cnn-fast", (64, 64, 1), 4, seed=0)
+    full = build_model("res-cnn", (64, 64, 1), 4, seed=0)
+    assert fast.count_params() == full.count_params() < 2_000_000
+    assert fast.get_layer("stem_relu").output.shape[1:3] == (32, 32)
+    assert full.get_layer("stem_relu").output.shape[1:3] == (64, 64)
+    out = fast(np.zeros((2, 64, 64, 1), np.float32), training=False)
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
+    assert fast.get_layer("predictions") is fast.layers[-1]

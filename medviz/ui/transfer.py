@@ -160,3 +160,55 @@ def _live(job: TransferJob) -> None:
             st.rerun(scope="app")  # stop polling
 
     live()
+
+
+def weights_upload_section(*, max_mb: int) -> None:
+    """Models page: add a Keras Applications no-top ImageNet file, list what is available.
+
+    The file is checked (:func:`medviz.weights.add_weights`) before it is copied
+    where Keras looks; the folder is the server's, shared by every session.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from medviz.weights import add_weights, list_weights
+
+    st.markdown(
+        "**Pretrained backbone weights (offline).** Upload a Keras Applications ImageNet file "
+        "without its top (e.g. `efficientnetb0_notop.h5`, copied from a machine with "
+        "internet). It is checked (architecture, no top, weight shapes, Keras' published hash "
+        "where there is one) and put where Keras looks, for every user of this server."
+    )
+    upload = st.file_uploader(
+        "Weights (.h5)", type=["h5"], max_upload_size=max_mb, key="models_weights_upload"
+    )
+    if (
+        st.button(
+            "Check and add",
+            icon=":material/verified:",
+            disabled=upload is None,
+            key="models_weights_add",
+        )
+        and upload is not None
+    ):
+        with tempfile.TemporaryDirectory(prefix="medviz-weights-") as tmp:
+            path = Path(tmp) / "upload.h5"
+            path.write_bytes(upload.getvalue())
+            try:
+                added = add_weights(path)
+            except MedvizError as err:
+                st.error(state.scrub_paths(str(err)), icon=":material/error:")
+            else:
+                st.success(f"Added {added.arch} ImageNet weights ({added.hash_check}).")
+    rows = [
+        {
+            "architecture": w.arch,
+            "MB": round(w.size_bytes / 1e6, 1),
+            "sha256": w.sha256[:16],
+            "check": w.hash_check,
+            "file": Path(w.path).name,
+        }
+        for w in list_weights()
+    ]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="models_weights_list")
