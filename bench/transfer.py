@@ -82,7 +82,9 @@ def run(
         full = spec.load(image_size=RECIPE["image_size"], channels=1, seed=0)
         for n in labels:
             for seed in seeds:
-                todo = [a for a in ARMS if _key(dataset, n, seed, a) not in payload["runs"]]
+                # Re-read: another process (--part) may have done this cell meanwhile.
+                done = {**merged(out, epochs=epochs)["runs"], **payload["runs"]}
+                todo = [a for a in ARMS if _key(dataset, n, seed, a) not in done]
                 if not todo:
                     continue
                 data = subsample_train(full, None if n == "all" else int(n), seed=seed)
