@@ -26,6 +26,9 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_BEGIN = "<!-- transfer:begin (python -m bench.transfer) -->"
+README_END = "<!-- transfer:end -->"
 DATASETS = ("covid-ct", "mammo-microcalc", "chest-vs-abdomen")
 LABELS = ("25", "100", "all")
 ARMS = ("scratch", "feature-extractor", "fine-tune")
@@ -190,6 +193,17 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def readme_block(payload: dict[str, Any]) -> str:
+    """The README's lines: the targets and their verdicts, pointing at the table."""
+    lines = targets(summarise(payload))
+    seeds = sorted({r["seed"] for r in payload["runs"].values()})
+    head = (
+        f"Measured ({len(payload['runs'])} runs, seeds {seeds}, `bench/results/transfer.md`; "
+        "held-out test splits):"
+    )
+    return "\n".join([head, *lines])
+
+
 def render(payload: dict[str, Any], *, backbone_card: dict[str, Any] | None) -> str:
     """The Markdown report."""
     rows = summarise(payload)
@@ -258,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     card_file = backbone_dir() / "backbone.json"
     card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.exists() else None
     (args.out / "transfer.md").write_text(render(payload, backbone_card=card), encoding="utf-8")
+    if args.out.resolve() == RESULTS and args.part is None:
+        from medviz.docblocks import update_file
+
+        update_file(README, README_BEGIN, README_END, readme_block(payload))
     print(f"wrote {args.out / 'transfer.md'}")
     return 0
 

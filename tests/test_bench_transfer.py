@@ -58,3 +58,12 @@ def test_every_run_scored_on_the_test_split_with_the_backbone():
             assert "random" in run["weights"]
         else:
             assert "MedViz medical backbone" in run["weights"]
+
+
+def test_readme_block_is_the_measured_verdicts():
+    from medviz.docblocks import block_body
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    body = block_body(readme, transfer.README_BEGIN, transfer.README_END)
+    assert body == transfer.readme_block(_payload()).strip()
+    assert "held-out test splits" in body
