@@ -252,9 +252,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         else TrainConfig(**from_flags)
     )
     from medviz.training import resolve_config_weights
+    from medviz.zoo import get_arch
 
     weights = resolve_config_weights(config)  # missing weights fail before the data loads
-    if not args.json:
+    if get_arch(config.arch).transfer and not args.json:
         print(f"weights: {weights.describe()}")
     data = load_dataset(
         args.data,

@@ -267,10 +267,11 @@ def package_result(
             "stopped_by_user": result.stopped_by_user,
             "seconds": round(result.seconds, 1),
             "xla": result.jit_reason or None,
-            "pretrained": result.weights.to_card() if result.weights is not None else None,
             "machine": machine_description(),
             "date": time.strftime("%Y-%m-%d"),
             "history": result.history,
+            # Transfer nets only: the backbone's initial weights (source, file, SHA-256).
+            **({"pretrained": result.weights.to_card()} if result.weights is not None else {}),
         },
         threshold=threshold,
         threshold_method=threshold_method,

@@ -197,7 +197,7 @@ class TrainResult:
         input_shape: ``(S, S, C)`` the model takes.
         train_counts: Images per class used for training.
         jit_reason: Why XLA was on or off (``config.jit_compile`` holds the choice).
-        weights: What the backbone was initialised from (``random`` for non-transfer nets).
+        weights: What the backbone was initialised from (``None``: not a transfer net).
     """
 
     model: Any
@@ -377,7 +377,9 @@ def train(
     n_classes = data.n_classes
     input_shape = (size, size, data.image_shape[-1])
 
+    # Nets without a backbone have no weights status (None); asking them for one still fails.
     weights = resolve_config_weights(config)
+    weights = weights if spec.transfer else None
     if spec.transfer:
         # The decided status goes to the builder, which loads exactly that file.
         config = replace(config, arch_options={**config.arch_options, "pretrained": weights})
