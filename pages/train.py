@@ -55,6 +55,13 @@ with st.container(border=True):
     top[2].markdown("Colour")
     top[2].markdown("grey (1 channel)" if channels == 1 else "RGB (3 channels)")
     st.caption(arch_spec.description)
+    arch_options: dict[str, object] = {}
+    pretrained: str | None = None
+    fine_tune_from = 0
+    if arch_spec.transfer:
+        # Status shown before training: ImageNet cache, local file, MedViz backbone or random.
+        pretrained, mode, fine_tune_from = transfer_ui.weights_options(arch, key="train")
+        arch_options = {"mode": mode, "fine_tune_from": fine_tune_from}
 
     n_classes = len(spec.class_names) if spec is not None else None
     if n_classes is None:
@@ -142,13 +149,6 @@ with st.container(border=True):
         help="XLA compiles the training step: seconds at the start, faster or slower epochs "
         "after, depending on the machine. Auto times both on first use and remembers.",
     )
-    arch_options: dict[str, object] = {}
-    pretrained: str | None = None
-    fine_tune_from = 0
-    if arch_spec.transfer:
-        # Status shown before training: ImageNet cache, local file, MedViz backbone or random.
-        pretrained, mode, fine_tune_from = transfer_ui.weights_options(arch, key="train")
-        arch_options = {"mode": mode, "fine_tune_from": fine_tune_from}
     default_title = f"{arch} on {choice.label}"
     title = st.text_input("Model name", value=default_title, key=f"train_title_{arch}")
     modality = (
