@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--labels", default=",".join(LABELS), help="e.g. 25,100,all")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed-list", default=None, help="e.g. 2 (overrides --seeds)")
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the json")
@@ -261,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         run(
             args.datasets.split(","),
             args.labels.split(","),
-            list(range(args.seeds)),
+            [int(x) for x in args.seed_list.split(",")]
+            if args.seed_list
+            else list(range(args.seeds)),
             args.out,
             epochs=args.epochs,
             part=args.part,
