@@ -182,6 +182,9 @@ _TRAIN_FLAGS = {
     "--augment": "augment",
     "--imbalance": "imbalance",
     "--patience": "early_stopping_patience",
+    "--pretrained": "pretrained",
+    "--transfer-mode": "arch_options",
+    "--fine-tune-from": "arch_options",
 }
 
 
@@ -283,6 +286,16 @@ def _resume_arguments(args: argparse.Namespace) -> argparse.Namespace:
     return resumed
 
 
+def transfer_options(args: argparse.Namespace) -> dict[str, object]:
+    """``arch_options`` of a transfer architecture from ``--transfer-mode``/``--fine-tune-from``."""
+    options: dict[str, object] = {}
+    if args.transfer_mode is not None:
+        options["mode"] = args.transfer_mode
+    if args.fine_tune_from is not None:
+        options["fine_tune_from"] = args.fine_tune_from
+    return options
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "resume", None):
         args = _resume_arguments(args)
@@ -334,6 +347,8 @@ def _train(args: argparse.Namespace) -> int:
         "augment": augment,
         "imbalance": args.imbalance,
         "early_stopping_patience": args.patience if args.patience > 0 else None,
+        "pretrained": args.pretrained,
+        "arch_options": transfer_options(args),
     }
     given = _given_fields(args.argv, from_flags)
     if args.config:
@@ -342,6 +357,12 @@ def _train(args: argparse.Namespace) -> int:
         # The dataset's measured recipe fills what the command line leaves unsaid.
         recipe = {k: v for k, v in (spec.recipe if spec else {}).items() if k not in given}
         config = TrainConfig(**{**from_flags, **recipe})
+    from medviz.training import resolve_config_weights
+    from medviz.zoo import get_arch
+
+    weights = resolve_config_weights(config)  # missing weights fail before the data loads
+    if get_arch(config.arch).transfer and not args.json:
+        print(f"weights: {weights.describe()}")
     data = load_dataset(
         args.data,
         image_size=config.image_size,
@@ -458,6 +479,7 @@ def _train(args: argparse.Namespace) -> int:
         "best_epoch": run.result.best_epoch + 1,
         "seconds": round(run.result.seconds, 2),
         "xla": run.result.jit_reason,
+        "pretrained": run.result.weights.to_card() if run.result.weights else None,
         "split": split,
         "metrics": ev.to_dict(),
         "threshold": run.bundle.card.threshold,
@@ -484,6 +506,8 @@ def _train(args: argparse.Namespace) -> int:
             from medviz.training_logs import tensorboard_command
 
             print(f"  logs: {args.logdir}  (view: {tensorboard_command(args.logdir)})")
+        if run.result.weights is not None:
+            print(f"  weights: {run.result.weights.describe()}")
         if summary is not None:
             from medviz.metrics import format_mean_std
 
@@ -796,6 +820,32 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 # --- parser ------------------------------------------------------------------------------------
 
 
+def add_transfer_flags(p: argparse.ArgumentParser) -> None:
+    """``--pretrained``, ``--transfer-mode`` and ``--fine-tune-from`` (transfer architectures)."""
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="none|imagenet|medviz|PATH",
+        help="initial weights of a transfer architecture: none (random, explicit), imagenet "
+        "(Keras cache, else Keras' download), medviz (the shipped medical backbone) or a "
+        "weights file; missing weights are an error (default: the architecture's own)",
+    )
+    p.add_argument(
+        "--transfer-mode",
+        choices=("feature-extractor", "fine-tune"),
+        default=None,
+        help="feature-extractor: backbone frozen, only the head trains; fine-tune (default): "
+        "backbone layers from --fine-tune-from on train too",
+    )
+    p.add_argument(
+        "--fine-tune-from",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fine-tune: backbone layers below index N stay frozen (unfreeze depth; 0 = all)",
+    )
+
+
 def build_parser() -> CliParser:
     """The full argument parser."""
     from medviz.data.registry import DEFAULT_DATASET
@@ -884,6 +934,7 @@ def build_parser() -> CliParser:
     )
     p.add_argument("--imbalance", choices=("none", "class-weights", "undersample"), default="none")
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience (0 = off)")
+    add_transfer_flags(p)
     p.add_argument("--limit-per-class", type=int, default=None)
     p.add_argument("--name", default=None, help="model name in the card (default: folder name)")
     p.add_argument("--out", default=None, help="model folder to write (required)")
@@ -999,6 +1050,11 @@ def build_parser() -> CliParser:
     from medviz.cli_explore import add_commands as add_explore_commands
 
     add_explore_commands(add)
+
+    from medviz import cli_transfer, cli_weights
+
+    cli_weights.add_commands(add)
+    cli_transfer.add_commands(add)
     try:
         from medviz.explain.commands import register
     except ImportError:  # explanations not installed in this build

@@ -280,6 +280,8 @@ def package_result(
             "machine": machine_description(),
             "date": time.strftime("%Y-%m-%d"),
             "history": result.history,
+            # Transfer nets only: the backbone's initial weights (source, file, SHA-256).
+            **({"pretrained": result.weights.to_card()} if result.weights is not None else {}),
         },
         threshold=threshold,
         threshold_method=threshold_method,

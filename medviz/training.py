@@ -31,6 +31,7 @@ from medviz.data.balance import class_weights, undersample
 from medviz.data.dataset import Dataset
 from medviz.data.streaming import StreamedDataset, stream_pipeline
 from medviz.errors import DataError, MedvizError
+from medviz.weights import WeightsStatus, resolve_weights
 from medviz.zoo import DEFAULT_ARCH, build_model, get_arch
 
 Imbalance = Literal["none", "class-weights", "undersample"]
@@ -77,6 +78,11 @@ class TrainConfig:
             model is evaluated and calibrated with population statistics
             instead of an average of the last few augmented batches. The
             shipped models use it.
+        pretrained: Initial weights of a transfer architecture: ``"none"``
+            (random), ``"imagenet"``, ``"medviz"`` or a weights file path;
+            ``None`` keeps ``arch_options["pretrained"]`` (default: the
+            architecture's own pretrained weights). Missing weights raise
+            :class:`medviz.weights.WeightsMissingError` before training starts.
     """
 
     arch: str = DEFAULT_ARCH
@@ -98,6 +104,7 @@ class TrainConfig:
     jit_compile: bool | Literal["auto"] = "auto"
     cam_guidance: float = 0.0
     precise_bn: bool = False
+    pretrained: str | None = None
 
     def __post_init__(self) -> None:
         get_arch(self.arch)
@@ -204,6 +211,7 @@ class TrainResult:
         input_shape: ``(S, S, C)`` the model takes.
         train_counts: Images per class used for training.
         jit_reason: Why XLA was on or off (``config.jit_compile`` holds the choice).
+        weights: What the backbone was initialised from (``None``: not a transfer net).
     """
 
     model: Any
@@ -218,6 +226,7 @@ class TrainResult:
     input_shape: tuple[int, int, int]
     train_counts: dict[str, int]
     jit_reason: str = ""
+    weights: WeightsStatus | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -429,6 +438,12 @@ def train(
     n_classes = data.n_classes
     input_shape = (size, size, data.image_shape[-1])
 
+    # Nets without a backbone have no weights status (None); asking them for one still fails.
+    weights = resolve_config_weights(config)
+    weights = weights if spec.transfer else None
+    if spec.transfer:
+        # The decided status goes to the builder, which loads exactly that file.
+        config = replace(config, arch_options={**config.arch_options, "pretrained": weights})
     batches = math.ceil(len(y_train) / config.batch_size)
     # Resolved before seeding: the probe builds models of its own.
     jit = choose_jit(config, input_shape, n_classes, total_steps=config.epochs * batches)
@@ -568,7 +583,7 @@ def train(
         stopped_by_user=tracker.stopped_by_user,
         stopped_early=stopped_early,
         seconds=seconds,
-        config=replace(config, image_size=size),
+        config=replace(config, image_size=size, arch_options=_card_options(config.arch_options)),
         class_names=data.class_names,
         input_shape=input_shape,
         train_counts={
@@ -578,6 +593,7 @@ def train(
             )
         },
         jit_reason=jit.reason,
+        weights=weights,
     )
 
 
@@ -619,6 +635,29 @@ def recompute_batchnorm_statistics(
         for layer, momentum in zip(norms, saved, strict=True):
             layer.momentum = momentum
     return len(norms)
+
+
+def resolve_config_weights(config: TrainConfig) -> WeightsStatus:
+    """The initial weights a run of ``config`` will use, decided without building anything.
+
+    Raises:
+        WeightsMissingError: The asked-for pretrained weights are not available.
+    """
+    if config.pretrained is not None:
+        return resolve_weights(config.arch, config.pretrained)
+    if not get_arch(config.arch).transfer:
+        return WeightsStatus("random")
+    return resolve_weights(config.arch, config.arch_options.get("pretrained", True))
+
+
+def _card_options(options: dict[str, Any]) -> dict[str, Any]:
+    # The card stores JSON, and a recipe that retrains anywhere: the status becomes the
+    # --pretrained value that names its source (the card's "pretrained" entry has the hash).
+    status = options.get("pretrained")
+    if isinstance(status, WeightsStatus):
+        names = {"imagenet-cache": "imagenet", "medviz-backbone": "medviz", "random": "none"}
+        return {**options, "pretrained": names.get(status.source, status.path)}
+    return options
 
 
 def choose_jit(

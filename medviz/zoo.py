@@ -12,7 +12,6 @@ base models break Grad-CAM).
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -20,7 +19,9 @@ from typing import Literal
 import keras
 from keras import layers
 
+from medviz import backbone
 from medviz.errors import ModelError
+from medviz.weights import WeightsStatus, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -241,34 +242,28 @@ def _to_rgb(x: keras.KerasTensor) -> keras.KerasTensor:
     return x
 
 
-def _build_backbone(
-    factory: Callable[..., keras.Model],
-    app_name: str,
-    x: keras.KerasTensor,
-    *,
-    pretrained: bool,
-) -> keras.Model:
-    """The ImageNet backbone on ``x``: cached weights, else a download, else random init.
+def _status(arch: str, pretrained: bool | str | WeightsStatus | None) -> WeightsStatus:
+    # Decided before any layer is built: missing weights raise instead of training from
+    # random initialisation under a "pretrained" label (see medviz.weights).
+    if isinstance(pretrained, WeightsStatus):
+        return pretrained
+    return resolve_weights(arch, pretrained)
 
-    Offline, Keras' download fails and we continue from random initialisation
-    with a warning rather than crashing a training the user asked for.
-    """
-    if not pretrained:
-        return factory(include_top=False, weights=None, input_tensor=x)
-    try:
-        return factory(include_top=False, weights="imagenet", input_tensor=x)
-    except Exception as err:  # keras raises a bare Exception on download failure
-        message = (
-            f"ImageNet weights for {app_name} are not cached and could not be downloaded "
-            f"({type(err).__name__}: {str(err)[:120]}); training from random initialisation."
-        )
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-        log.warning(message)
-        return factory(include_top=False, weights=None, input_tensor=x)
+
+def _freeze(backbone: keras.Model, mode: TransferMode, fine_tune_from: int) -> None:
+    if mode not in ("feature-extractor", "fine-tune"):
+        raise ModelError(f"transfer mode must be 'feature-extractor' or 'fine-tune', got {mode!r}")
+    if fine_tune_from < 0:
+        raise ModelError(f"fine_tune_from must be >= 0, got {fine_tune_from}")
+    if mode == "feature-extractor":
+        fine_tune_from = len(backbone.layers)
+    for i, layer in enumerate(backbone.layers):
+        if i < fine_tune_from and not isinstance(layer, layers.InputLayer):
+            layer.trainable = False
 
 
 def _transfer_builder(
-    app_name: str,
+    arch: str,
     factory_name: str,
     preprocess: Literal["keep255", "tf", "caffe"],
 ) -> Callable[..., keras.KerasTensor]:
@@ -276,11 +271,12 @@ def _transfer_builder(
         inputs: keras.KerasTensor,
         n_classes: int,
         *,
-        pretrained: bool = True,
+        pretrained: bool | str | WeightsStatus | None = True,
         mode: TransferMode = "fine-tune",
         fine_tune_from: int = 0,
         dropout: float = 0.3,
     ) -> keras.KerasTensor:
+        status = _status(arch, pretrained)
         factory = getattr(keras.applications, factory_name)
         x = _to_rgb(inputs)
         if preprocess == "tf":  # MobileNetV2, InceptionV3: [-1, 1]
@@ -289,18 +285,40 @@ def _transfer_builder(
             x = layers.Normalization(
                 mean=list(_IMAGENET_MEAN_BGR[::-1]), variance=[1.0, 1.0, 1.0], name="imagenet_norm"
             )(_to_rgb(inputs))
-        # EfficientNet rescales internally and expects [0, 255].
-        backbone = _build_backbone(factory, app_name, x, pretrained=pretrained)
-        if mode == "feature-extractor":
-            fine_tune_from = len(backbone.layers)
-        for i, layer in enumerate(backbone.layers):
-            if i < fine_tune_from and not isinstance(layer, layers.InputLayer):
-                layer.trainable = False
+        # EfficientNet rescales internally and expects [0, 255]. A file path, not
+        # weights="imagenet": Keras would re-download a cached file whose hash it cannot match.
+        backbone = factory(include_top=False, weights=status.path, input_tensor=x)
+        _freeze(backbone, mode, fine_tune_from)
         y = layers.GlobalAveragePooling2D(name="gap")(backbone.output)
         y = layers.Dropout(dropout, name="dropout")(y)
         return _classifier(y, n_classes)
 
     return build
+
+
+def build_medviz_backbone(
+    inputs: keras.KerasTensor,
+    n_classes: int,
+    *,
+    pretrained: bool | str | WeightsStatus | None = True,
+    mode: TransferMode = "fine-tune",
+    fine_tune_from: int = 0,
+    dropout: float = 0.3,
+) -> keras.KerasTensor:
+    """The MedViz medical backbone (:mod:`medviz.backbone`) with a GAP + dense head.
+
+    Options as the ImageNet backbones: ``pretrained`` (``True``/``"medviz"``: the
+    shipped weights; ``"none"``: random; a path: another backbone file), ``mode``
+    and ``fine_tune_from`` (index in the trunk's layers below which layers stay frozen).
+    """
+    status = _status("medviz-backbone", pretrained)
+    trunk = keras.Model(inputs, backbone.build_trunk(inputs), name="medviz_trunk")
+    if status.path is not None:
+        backbone.load_backbone_weights(trunk, status.path)
+    _freeze(trunk, mode, fine_tune_from)
+    y = layers.GlobalAveragePooling2D(name="gap")(trunk.output)
+    y = layers.Dropout(dropout, name="dropout")(y)
+    return _classifier(y, n_classes)
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -397,7 +415,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             32,
             128,
             True,
-            _transfer_builder("mobilenet_v2", "MobileNetV2", "tf"),
+            _transfer_builder("mobilenetv2", "MobileNetV2", "tf"),
         ),
         ArchSpec(
             "efficientnetb0",
@@ -424,7 +442,18 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             75,
             299,
             True,
-            _transfer_builder("inception_v3", "InceptionV3", "tf"),
+            _transfer_builder("inceptionv3", "InceptionV3", "tf"),
+        ),
+        ArchSpec(
+            "medviz-backbone",
+            "MedViz medical backbone (transfer, offline)",
+            "Compact grey-input residual CNN (0.9 M parameters) pretrained by MedViz on "
+            "paediatric chest X-rays, PneumoniaMNIST, brain MRI and synthetic mammograms; "
+            "ships in models/medviz-backbone-v1, no download. GAP + dense head.",
+            32,
+            64,
+            True,
+            build_medviz_backbone,
         ),
     )
 }

@@ -12,6 +12,7 @@ import streamlit as st
 from medviz.errors import ModelError
 from medviz.store import render_card_markdown
 from medviz.ui import cache, components, settings, share, state
+from medviz.ui import transfer as transfer_ui
 from medviz.ui.state import ModelEntry
 
 components.page_header(
@@ -189,6 +190,8 @@ if not demo:
                         "(class 0, class 1 …) and there is no out-of-distribution check.",
                         icon=":material/warning:",
                     )
+        st.divider()
+        transfer_ui.weights_upload_section(max_mb=max_mb)
 
 # --- Hugging Face Hub ----------------------------------------------------------------------------
 if not demo:

@@ -14,6 +14,7 @@ from medviz.plots import runs_figure
 from medviz.services.jobs import TrainingJob, slug
 from medviz.training import TrainConfig
 from medviz.ui import cache, components, pages, settings, state, train_runs, training_view
+from medviz.ui import transfer as transfer_ui
 from medviz.zoo import ARCHITECTURES, DEFAULT_ARCH
 
 components.page_header(
@@ -55,6 +56,13 @@ with st.container(border=True):
     top[2].markdown("Colour")
     top[2].markdown("grey (1 channel)" if channels == 1 else "RGB (3 channels)")
     st.caption(arch_spec.description)
+    arch_options: dict[str, object] = {}
+    pretrained: str | None = None
+    fine_tune_from = 0
+    if arch_spec.transfer:
+        # Status shown before training: ImageNet cache, local file, MedViz backbone or random.
+        pretrained, mode, fine_tune_from = transfer_ui.weights_options(arch, key="train")
+        arch_options = {"mode": mode, "fine_tune_from": fine_tune_from}
 
     n_classes = len(spec.class_names) if spec is not None else None
     if n_classes is None:
@@ -142,18 +150,6 @@ with st.container(border=True):
         help="XLA compiles the training step: seconds at the start, faster or slower epochs "
         "after, depending on the machine. Auto times both on first use and remembers.",
     )
-    arch_options: dict[str, object] = {}
-    if arch_spec.transfer:
-        tr = st.columns(3)
-        arch_options["pretrained"] = tr[0].toggle(
-            "ImageNet weights",
-            value=not state.demo_mode(),  # a kiosk never tries to download anything
-            key="train_pretrained",
-            help="Uses cached weights; offline without a cache it starts from random weights.",
-        )
-        arch_options["mode"] = tr[1].selectbox(
-            "Transfer mode", ["fine-tune", "feature-extractor"], key="train_transfer_mode"
-        )
     use_logs = st.toggle(
         "TensorBoard logs",
         value=False,
@@ -199,6 +195,7 @@ if start and running is None:
             label_smoothing=float(label_smoothing),
             arch_options=arch_options,
             jit_compile=jit,
+            pretrained=pretrained,
         )
         with st.spinner("Loading images…"):
             data = cache.dataset(choice, image_size=size)
@@ -231,6 +228,28 @@ if start and running is None:
             state.add_job(job.start())
             st.rerun()
 
+if arch_spec.transfer:
+    compare = st.expander("Compare transfer modes", icon=":material/compare_arrows:")
+    with compare, components.user_errors():
+        compare_config = TrainConfig(
+            arch=arch,
+            image_size=size,
+            epochs=epochs,
+            batch_size=int(batch_size),
+            learning_rate=float(learning_rate),
+            seed=seed,
+            early_stopping_patience=early or None,
+            monitor=monitor,
+            augment=(augment or AugmentConfig()) if use_augment else AugmentConfig.none(),
+            jit_compile=jit,
+            pretrained=pretrained,
+        )
+        transfer_ui.compare_section(
+            compare_config,
+            lambda: cache.dataset(choice, image_size=size),
+            fine_tune_from=fine_tune_from,
+        )
+
 # --- the running (or last) job -------------------------------------------------------------------
 job = app.jobs[0] if app.jobs else None
 if job is None:
@@ -262,6 +281,7 @@ if done:
             m[1].metric(f"Accuracy ({split})", f"{ev.accuracy:.1%}")
             m[2].metric("Balanced accuracy", f"{ev.balanced_accuracy:.1%}")
             m[3].metric("Best epoch", best.result.best_epoch + 1)
+        transfer_ui.show_trained_status(best.result.weights)
         if job.summary and len(job.runs) > 1:
             st.markdown(
                 f"**{len(job.runs)} runs** (seeds {job.config.seed}…): mean ± std on {split}"

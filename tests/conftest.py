@@ -10,6 +10,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the internet
+os.environ.setdefault("MEDVIZ_OFFLINE", "1")  # nor Keras' ImageNet download (medviz.weights)
 # XLA "auto" without a probe (CPU: off) and a cache of the suite's own, so a developer's
 # measured ~/.cache/medviz never changes what the tests run; tests/test_autotune.py probes.
 os.environ.setdefault("MEDVIZ_AUTOTUNE", "0")

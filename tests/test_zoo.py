@@ -45,19 +45,34 @@ def test_transfer_feature_extractor_freezes_the_backbone():
     assert any(r.trainable and r.params for r in rows[100:])
 
 
-def test_pretrained_offline_warns_and_falls_back(monkeypatch, tmp_path):
-    # An empty Keras home means no cached weights; the download must fail fast offline.
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+def test_missing_pretrained_weights_are_refused_not_replaced_by_random(monkeypatch, tmp_path):
+    from medviz.weights import WeightsMissingError
+
+    # An empty weights folder and downloads off: nothing to load.
+    monkeypatch.setenv("MEDVIZ_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("MEDVIZ_OFFLINE", "1")
+    with pytest.raises(WeightsMissingError, match="--pretrained none"):
+        build_model("mobilenetv2", (32, 32, 1), 2)
+    with pytest.raises(WeightsMissingError, match="--pretrained none"):
+        build_model("mobilenetv2", (32, 32, 1), 2, pretrained="imagenet")
+    model = build_model("mobilenetv2", (32, 32, 1), 2, pretrained="none")
+    assert model.output_shape == (None, 2)
+
+
+def test_failed_download_is_refused_with_the_reason(monkeypatch, tmp_path):
     import keras
+
+    from medviz.weights import WeightsMissingError
+
+    monkeypatch.setenv("MEDVIZ_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("MEDVIZ_OFFLINE", "0")
 
     def refuse(*args, **kwargs):
         raise Exception("URL fetch failure: offline")  # what keras.utils.get_file raises
 
     monkeypatch.setattr(keras.utils, "get_file", refuse)
-    monkeypatch.setattr("keras.src.applications.mobilenet_v2.file_utils.get_file", refuse)
-    with pytest.warns(RuntimeWarning, match="random initialisation"):
-        model = build_model("mobilenetv2", (32, 32, 1), 2)
-    assert model.output_shape == (None, 2)
+    with pytest.raises(WeightsMissingError, match=r"could not be downloaded.*URL fetch failure"):
+        build_model("efficientnetb0", (32, 32, 1), 2, pretrained=True)
 
 
 def test_errors_name_what_was_received():

@@ -248,6 +248,14 @@ def render_front_matter(card: ModelCard) -> str:
     return f"---\n{data.to_yaml(original_order=order)}\n---"
 
 
+def _pretrained_line(pretrained: dict[str, Any]) -> str:
+    """The card's line about the backbone's initial weights (source, file, SHA-256)."""
+    source = pretrained.get("source", "?")
+    if not pretrained.get("file"):
+        return f"- pretrained: {source}"
+    return f"- pretrained: {source}, `{pretrained['file']}` (sha256 `{pretrained.get('sha256')}`)"
+
+
 def render_card_markdown(card: ModelCard) -> str:
     """The card as a Hugging Face–compatible README (YAML front matter + Markdown)."""
     lines = [
@@ -277,6 +285,8 @@ def render_card_markdown(card: ModelCard) -> str:
             value = training[key]
             if key == "command":
                 lines.append(f"- command: `{value}`")
+                if training.get("pretrained"):
+                    lines.append(_pretrained_line(training["pretrained"]))
             else:
                 lines.append(f"- {key}: {_fmt(value, 1) if isinstance(value, float) else value}")
     lines += [
