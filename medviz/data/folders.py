@@ -153,18 +153,7 @@ def load_folder(
         raise DataError(
             f"{root}: not a folder; expected root/<class>/<image> or root/<split>/<class>/<image>"
         )
-    members = []
-    outside: list[tuple[str, str]] = []
-    real_root = root.resolve()
-    for folder, dirs, files in os.walk(root):  # symlinked folders are not followed
-        dirs[:] = sorted(d for d in dirs if not is_junk(d))
-        for file in files:
-            full = Path(folder, file)
-            rel = full.relative_to(root).as_posix()
-            if full.is_symlink() and not full.resolve().is_relative_to(real_root):
-                outside.append((rel, "symbolic link to a file outside the dataset folder; skipped"))
-                continue
-            members.append(Member(rel, full.read_bytes))
+    members, outside = folder_members(root)
     return build_dataset(
         members,
         pre_skipped=outside,
@@ -178,6 +167,28 @@ def load_folder(
         fractions=fractions,
         group_pattern=group_pattern,
     )
+
+
+def folder_members(root: Path) -> tuple[list[Member], list[tuple[str, str]]]:
+    """Every file below ``root`` as a :class:`Member`, and the ``(path, reason)`` pairs skipped.
+
+    Hidden and bookkeeping folders are not entered, symlinked folders are not
+    followed, and symbolic links to files outside ``root`` are skipped, so a
+    dataset folder cannot read other files of the server.
+    """
+    members: list[Member] = []
+    outside: list[tuple[str, str]] = []
+    real_root = root.resolve()
+    for folder, dirs, files in os.walk(root):  # symlinked folders are not followed
+        dirs[:] = sorted(d for d in dirs if not is_junk(d))
+        for file in files:
+            full = Path(folder, file)
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink() and not full.resolve().is_relative_to(real_root):
+                outside.append((rel, "symbolic link to a file outside the dataset folder; skipped"))
+                continue
+            members.append(Member(rel, full.read_bytes))
+    return members, outside
 
 
 def load_zip(

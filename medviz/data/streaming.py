@@ -49,7 +49,7 @@ from medviz.data.folders import (
     check_options,
     complete_splits,
     decode_workers,
-    is_junk,
+    folder_members,
     limit_candidates,
     load_one,
     plan_layout,
@@ -359,21 +359,15 @@ def stream_folder(
         raise DataError(
             f"{root}: not a folder; expected root/<class>/<image> or root/<split>/<class>/<image>"
         )
-    members: list[Member] = []
-    stamps: list[tuple[str, int, int]] = []
-    for folder, dirs, files in os.walk(root):  # symlinked folders are not followed
-        dirs[:] = sorted(d for d in dirs if not is_junk(d))
-        for file in files:
-            full = Path(folder, file)
-            if full.is_symlink() and not full.resolve().is_relative_to(root.resolve()):
-                continue
-            rel = full.relative_to(root).as_posix()
-            stat = full.stat()
-            members.append(Member(rel, full.read_bytes))
-            stamps.append((rel, stat.st_size, stat.st_mtime_ns))
+    members, outside = folder_members(root)
+    stamps = []
+    for member in members:  # the cache key: a changed, added or removed file rebuilds it
+        stat = (root / member.path).stat()
+        stamps.append((member.path, stat.st_size, stat.st_mtime_ns))
     return _stream(
         members,
         stamps=stamps,
+        pre_skipped=outside,
         origin=str(root),
         name=name or root.name,
         image_size=image_size,
@@ -448,6 +442,7 @@ def _stream(
     members: list[Member],
     *,
     stamps: list[tuple[str, int, int]],
+    pre_skipped: list[tuple[str, str]] | None = None,
     origin: str,
     name: str,
     image_size: int,
@@ -464,6 +459,7 @@ def _stream(
     if group_pattern:
         compile_pattern(group_pattern)
     candidates, skipped = plan_layout(members, origin)
+    skipped = [*(pre_skipped or []), *skipped]
     candidates = limit_candidates(candidates, limit_per_class)
     key = hashlib.sha1(
         json.dumps([sorted(stamps), image_size, channels, limit_per_class, THUMBNAIL_SIDE]).encode()
