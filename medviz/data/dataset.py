@@ -145,8 +145,7 @@ class Dataset:
     @property
     def available_splits(self) -> tuple[str, ...]:
         """The splits that hold at least one image, in canonical order."""
-        present = set(np.unique(self.splits).tolist())
-        return tuple(s for s in SPLITS if s in present)
+        return present_splits(self.splits)
 
     def take(self, index: np.ndarray) -> Dataset:
         """Return a dataset of the images at ``index`` (int or bool array)."""
@@ -168,25 +167,49 @@ class Dataset:
         Raises:
             DataError: ``name`` is unknown or that split is empty.
         """
-        if name == "all":
-            return self
-        if name not in SPLITS:
-            raise DataError(f"unknown split {name!r}; choose one of {(*SPLITS, 'all')}")
-        mask = self.splits == name
-        if not mask.any():
-            raise DataError(
-                f"dataset {self.name!r} has no {name!r} split; it has {self.available_splits}"
-            )
-        return self.take(mask)
+        mask = split_mask(self.splits, name, dataset_name=self.name)
+        return self if mask is None else self.take(mask)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per split and class: ``{split: {class_name: count}}``."""
-        table: dict[str, dict[str, int]] = {}
-        for split in self.available_splits:
-            labels = self.labels[self.splits == split]
-            binc = np.bincount(labels, minlength=self.n_classes)
-            table[split] = {c: int(k) for c, k in zip(self.class_names, binc, strict=True)}
-        return table
+        return split_counts(self.labels, self.splits, self.class_names)
+
+
+def present_splits(splits: np.ndarray) -> tuple[str, ...]:
+    """The split names that occur in ``splits`` (``(N,)``), in canonical order."""
+    present = set(np.unique(splits).tolist())
+    return tuple(s for s in SPLITS if s in present)
+
+
+def split_mask(splits: np.ndarray, name: str, *, dataset_name: str) -> np.ndarray | None:
+    """``(N,)`` bool mask of split ``name`` in ``splits``, or ``None`` for ``"all"``.
+
+    Shared by :class:`Dataset` and :class:`~medviz.data.streaming.StreamedDataset`.
+
+    Raises:
+        DataError: ``name`` is unknown or that split is empty.
+    """
+    if name == "all":
+        return None
+    if name not in SPLITS:
+        raise DataError(f"unknown split {name!r}; choose one of {(*SPLITS, 'all')}")
+    mask = splits == name
+    if not mask.any():
+        raise DataError(
+            f"dataset {dataset_name!r} has no {name!r} split; it has {present_splits(splits)}"
+        )
+    return mask
+
+
+def split_counts(
+    labels: np.ndarray, splits: np.ndarray, class_names: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Images per split and class, ``{split: {class_name: count}}``, of ``(N,)`` labels/splits."""
+    table: dict[str, dict[str, int]] = {}
+    for split in present_splits(splits):
+        binc = np.bincount(labels[splits == split], minlength=len(class_names))
+        table[split] = {c: int(k) for c, k in zip(class_names, binc, strict=True)}
+    return table
 
 
 def assign_splits(

@@ -39,7 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from medviz.data.dataset import SPLITS, Dataset, Provenance
+from medviz.data.dataset import (
+    Dataset,
+    Provenance,
+    present_splits,
+    split_counts,
+    split_mask,
+)
 from medviz.data.folders import (
     MAX_RATIO,
     MAX_UNCOMPRESSED,
@@ -117,8 +123,7 @@ class StreamedDataset:
     @property
     def available_splits(self) -> tuple[str, ...]:
         """The splits that hold at least one image, in canonical order."""
-        present = set(np.unique(self.splits).tolist())
-        return tuple(s for s in SPLITS if s in present)
+        return present_splits(self.splits)
 
     @property
     def image_bytes(self) -> int:
@@ -144,24 +149,12 @@ class StreamedDataset:
         Raises:
             DataError: ``name`` is unknown or that split is empty.
         """
-        if name == "all":
-            return self
-        if name not in SPLITS:
-            raise DataError(f"unknown split {name!r}; choose one of {(*SPLITS, 'all')}")
-        mask = self.splits == name
-        if not mask.any():
-            raise DataError(
-                f"dataset {self.name!r} has no {name!r} split; it has {self.available_splits}"
-            )
-        return self.take(mask)
+        mask = split_mask(self.splits, name, dataset_name=self.name)
+        return self if mask is None else self.take(mask)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per split and class: ``{split: {class_name: count}}``."""
-        table: dict[str, dict[str, int]] = {}
-        for split in self.available_splits:
-            binc = np.bincount(self.labels[self.splits == split], minlength=self.n_classes)
-            table[split] = {c: int(k) for c, k in zip(self.class_names, binc, strict=True)}
-        return table
+        return split_counts(self.labels, self.splits, self.class_names)
 
     def read(self, positions: np.ndarray | None = None) -> np.ndarray:
         """Read images from the cache file.
