@@ -58,8 +58,49 @@ class JobSnapshot:
     error: str | None
 
 
+class ThreadedJob:
+    """Start, stop and wait for a job's ``_run`` in a daemon thread (training, shortcut lab).
+
+    The dataclass using it has ``id``, ``status``, ``_stop`` (an Event) and
+    ``_thread`` fields and a ``_run`` method; ``_thread_name`` names its threads.
+    Stopping is a request the work polls after every batch.
+    """
+
+    _thread_name = "medviz-job"
+
+    def start(self):
+        """Start the background thread (once); returns the job."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"{self._thread_name}-{self.id}", daemon=True
+            )
+            self.status = "running"
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the work to stop after the current batch (the best weights are kept)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; return whether it has ended."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    @property
+    def running(self) -> bool:
+        """Whether the job is still working."""
+        return self.status in ("starting", "running")
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether Stop was asked for."""
+        return self._stop.is_set()
+
+
 @dataclass
-class TrainingJob:
+class TrainingJob(ThreadedJob):
     """One training request (one run, or several seeds) running in a background thread.
 
     Attributes:
@@ -109,35 +150,7 @@ class TrainingJob:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
-    # --- control --------------------------------------------------------------------------
-    def start(self) -> TrainingJob:
-        """Start the background thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"medviz-train-{self.id}", daemon=True
-            )
-            self.status = "running"
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask the trainer to stop after the current batch (the best weights are kept)."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; return whether it has ended."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.running
-
-    @property
-    def running(self) -> bool:
-        """Whether the job is still working."""
-        return self.status in ("starting", "running")
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
+    _thread_name = "medviz-train"
 
     @property
     def best(self) -> PackagedRun | None:

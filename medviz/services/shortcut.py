@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from medviz.errors import MedvizError
-from medviz.services.jobs import JobSnapshot, Status
+from medviz.services.jobs import JobSnapshot, Status, ThreadedJob
 
 if TYPE_CHECKING:  # pragma: no cover
     from medviz.data import Dataset
@@ -33,7 +33,7 @@ PHASES: tuple[str, ...] = ("Model 1/2: with the marker", "Model 2/2: control", "
 
 
 @dataclass
-class ShortcutJob:
+class ShortcutJob(ThreadedJob):
     """One shortcut-lab request running in a background thread.
 
     Attributes:
@@ -67,34 +67,7 @@ class ShortcutJob:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
-    def start(self) -> ShortcutJob:
-        """Start the background thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"medviz-shortcut-{self.id}", daemon=True
-            )
-            self.status = "running"
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask the trainer to stop after the current batch."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; return whether it has ended."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.running
-
-    @property
-    def running(self) -> bool:
-        """Whether the job is still working."""
-        return self.status in ("starting", "running")
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
+    _thread_name = "medviz-shortcut"
 
     @property
     def phase(self) -> int:
