@@ -34,19 +34,23 @@ def test_markdown_is_rendered_from_the_json():
 
 def test_table_rows_have_every_arm_and_mean_std_cells():
     text = MD.read_text(encoding="utf-8")
-    header = "| dataset | labels | n train | n test | arm | seeds | accuracy | AUC | time (s) |"
+    header = (
+        "| dataset | labels | n train | n test | arm | BN statistics | seeds | accuracy | AUC "
+        "| time (s) |"
+    )
     assert header in text and "## Targets" in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "±" in line]
     assert rows, "no result rows"
-    cells: dict[tuple[str, str], set[str]] = {}
+    cells: dict[tuple[str, str, str], set[str]] = {}
     for row in rows:
         parts = [p.strip() for p in row.strip("|").split("|")]
-        dataset, labels, _, _, arm, seeds, accuracy, auc, _ = parts
+        dataset, labels, _, _, arm, bn, seeds, accuracy, auc, _ = parts
         assert dataset in transfer.DATASETS and labels in transfer.LABELS
+        assert bn in transfer.BN_TITLES.values()
         assert re.fullmatch(r"[01]\.\d{3} ± 0\.\d{3}", accuracy), accuracy
         assert re.fullmatch(r"([01]\.\d{3}|nan) ± (0\.\d{3}|nan)", auc), auc
         assert 1 <= int(seeds) <= 3
-        cells.setdefault((dataset, labels), set()).add(arm)
+        cells.setdefault((dataset, labels, bn), set()).add(arm)
     for arms in cells.values():  # the three arms are always compared together
         assert arms == set(transfer.ARM_TITLES.values())
 
