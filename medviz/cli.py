@@ -327,11 +327,15 @@ def _train(args: argparse.Namespace) -> int:
         raise MedvizError(f"--repeats {args.repeats} needs --distribute none")
     # A tf.distribute strategy must exist before any other TensorFlow work (data loading).
     plan = plan_distribution(args.distribute)
+    data_recipe = None
     if args.config and "--data" not in {a.split("=", 1)[0] for a in args.argv}:
-        from medviz.experiments import experiment_dataset
+        from medviz.data.recipe import data_recipe_from_file
 
-        # An experiment file names its dataset: never train it on the default data silently.
-        args.data, args.channels = experiment_dataset(args.config, channels=args.channels)
+        # A recipe or experiment file names its dataset (with class names and lesion images):
+        # never train it on the default data silently.
+        data_recipe = data_recipe_from_file(args.config)
+        if data_recipe is not None:
+            args.data = data_recipe.name
     spec = DATASETS.get(args.data)
     if args.augment == "default" and spec is not None:
         augment = spec.augment
@@ -363,15 +367,20 @@ def _train(args: argparse.Namespace) -> int:
     weights = resolve_config_weights(config)  # missing weights fail before the data loads
     if get_arch(config.arch).transfer and not args.json:
         print(f"weights: {weights.describe()}")
-    data = load_dataset(
-        args.data,
-        image_size=config.image_size,
-        channels=args.channels,
-        seed=config.seed,
-        limit_per_class=args.limit_per_class,
-        group_pattern=args.group_pattern,
-        stream=args.stream,
-    )
+    load = {
+        "image_size": config.image_size,
+        "channels": args.channels,
+        "seed": config.seed,
+        "limit_per_class": args.limit_per_class,
+        "group_pattern": args.group_pattern,
+        "stream": args.stream,
+    }
+    if data_recipe is not None:
+        from medviz.data.recipe import load_recipe_data
+
+        data = load_recipe_data(data_recipe, **load)
+    else:
+        data = load_dataset(args.data, **load)
     command = "python -m medviz " + " ".join(shlex.quote(a) for a in args.argv)
     if not plan.is_chief:  # a worker trains its shard; the chief writes the model and the run
         from medviz.cli_distribute import run_worker

@@ -205,29 +205,6 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def experiment_dataset(path: str | Path, *, channels: int | None = None) -> tuple[str, int | None]:
-    """The dataset an experiment file names, for ``medviz train --config FILE`` without ``--data``.
-
-    Args:
-        path: A config file (experiment, card or plain ``TrainConfig`` fields).
-        channels: Channels given on the command line (kept when set).
-
-    Returns:
-        ``(registry name, channels)`` of an experiment file; for other files
-        the command's default dataset and ``channels``.
-
-    Raises:
-        DataError: Unreadable file.
-    """
-    from medviz.data.registry import DEFAULT_DATASET
-
-    values = read_mapping(path)
-    dataset = values.get("dataset") if isinstance(values.get("config"), dict) else None
-    if not isinstance(dataset, dict) or "name" not in dataset:
-        return DEFAULT_DATASET, channels
-    return str(dataset["name"]), channels or dataset.get("channels")
-
-
 _REQUIRED = (
     "name",
     "title",

@@ -130,11 +130,9 @@ def test_train_config_file_reads_an_experiment(tmp_path):
 def test_train_without_data_uses_the_experiment_dataset(tmp_path):
     import json
 
-    from medviz.data.registry import DEFAULT_DATASET
-    from medviz.experiments import experiment_dataset
+    from medviz.data.recipe import DataRecipe, data_recipe_from_file
 
-    assert experiment_dataset(SHIPPED / "covid-ct-cnn.yaml") == ("covid-ct", 1)
-    assert experiment_dataset(SHIPPED / "covid-ct-cnn.yaml", channels=3) == ("covid-ct", 3)
+    assert data_recipe_from_file(SHIPPED / "covid-ct-cnn.yaml") == DataRecipe("covid-ct", 1)
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps({"arch": "fast-cnn", "epochs": 1}))
-    assert experiment_dataset(plain) == (DEFAULT_DATASET, None)
+    assert data_recipe_from_file(plain) is None  # medviz train then uses --data's default

@@ -103,37 +103,17 @@ def duplicate_summary(data) -> dict[str, int]:
 
 
 def load_recipe_data(recipe: Recipe, *, limit_per_class: int | None = None):
-    """The recipe's dataset at its input size, with display class names."""
-    from medviz.data import load_dataset
-    from medviz.data.registry import get_spec
+    """The recipe's dataset at its input size, with display class names and lesion images.
 
-    data = load_dataset(
-        recipe.data,
-        image_size=recipe.image_size,
-        channels=recipe.channels,
-        seed=recipe.config.seed,
-        limit_per_class=limit_per_class,
+    Through :func:`medviz.data.recipe.load_recipe_data`, as ``medviz train --config``.
+    """
+    from medviz.data.recipe import DataRecipe
+    from medviz.data.recipe import load_recipe_data as load
+
+    data = DataRecipe(recipe.data, recipe.channels, recipe.class_names, recipe.lesion_data)
+    return load(
+        data, image_size=recipe.image_size, seed=recipe.config.seed, limit_per_class=limit_per_class
     )
-    if recipe.class_names is not None:
-        expected = get_spec(recipe.data).class_names
-        if tuple(data.class_names) != tuple(expected) or len(recipe.class_names) != len(expected):
-            raise SystemExit(
-                f"error: recipe {recipe.name} renames {list(expected)} to "
-                f"{list(recipe.class_names)}, but the data has {list(data.class_names)}"
-            )
-        data = replace(data, class_names=tuple(recipe.class_names))
-    if recipe.lesion_data is not None:
-        from medviz.data.boxes import merge_lesion_data
-
-        lesions = load_dataset(
-            recipe.lesion_data,
-            image_size=recipe.image_size,
-            channels=recipe.channels,
-            seed=recipe.config.seed,
-            limit_per_class=limit_per_class,
-        )
-        data = merge_lesion_data(data, lesions, seed=recipe.config.seed)
-    return data
 
 
 def inference_model(model):

@@ -115,6 +115,27 @@ def recipe_config(name: str) -> TrainConfig:
     return config_from_file(CONFIGS / f"{name}.yaml")
 
 
+def from_file(name: str) -> dict[str, Any]:
+    """The data and training fields of :class:`Recipe` ``name``, read from ``configs/<name>.yaml``.
+
+    Its ``dataset`` block (registry name, channels, display class names, lesion images) and
+    its ``config`` are what ``medviz train --config`` reads
+    (:func:`medviz.data.recipe.data_recipe_from_file`), so the recipe and the command agree.
+    """
+    from medviz.data.recipe import data_recipe_from_file
+
+    data = data_recipe_from_file(CONFIGS / f"{name}.yaml")
+    if data is None:
+        raise SystemExit(f"error: {CONFIGS / f'{name}.yaml'} has no dataset block")
+    return {
+        "data": data.name,
+        "channels": data.channels or 1,
+        "class_names": data.class_names,
+        "lesion_data": data.lesion_data,
+        "config": recipe_config(name),
+    }
+
+
 PNEUMONIA_LIMITS = (
     "Paediatric patients (aged 1–5) from one hospital (Guangzhou Women and Children's Medical "
     "Center): not validated on adults, other hospitals, scanners or projections.",
@@ -158,9 +179,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
     Recipe(
         name="pneumonia-xray",
         title="Paediatric chest X-ray: normal vs pneumonia",
-        data="chest-xray-pneumonia",
-        class_names=("normal", "pneumonia"),
-        config=recipe_config("pneumonia-xray"),
+        **from_file("pneumonia-xray"),
         limitations=PNEUMONIA_LIMITS,
         intended_use="Research and teaching: a ready-made chest X-ray classifier to explore "
         "what a CNN looks at (Grad-CAM) and how calibration and thresholds behave. "
@@ -174,9 +193,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
     Recipe(
         name="brain-mri",
         title="Brain MRI: glioma, meningioma, no tumour, pituitary",
-        data="brain-mri",
-        lesion_data="brain-tumor-boxes",
-        config=recipe_config("brain-mri"),
+        **from_file("brain-mri"),
         limitations=BRAIN_LIMITS,
         notes="Box-guided (cam_guidance=1.0): the figshare slices of brain-tumor-boxes (their "
         "training split) join the Kaggle images, and their class activation map is trained "
@@ -190,8 +207,7 @@ SHIPPED: tuple[Recipe | CliRecipe, ...] = (
     Recipe(
         name="pneumonia-xray-28px",
         title="Paediatric chest X-ray at 28 px (PneumoniaMNIST): normal vs pneumonia",
-        data="pneumoniamnist",
-        config=recipe_config("pneumonia-xray-28px"),
+        **from_file("pneumonia-xray-28px"),
         limitations=PNEUMONIA_28PX_LIMITS,
         intended_use="Research and teaching: the chest X-ray classifier for MedMNIST-style 28 px "
         "images (PneumoniaMNIST and its benchmarks); larger images are downsampled to 28 px. "
@@ -227,9 +243,8 @@ BENCH: tuple[Recipe, ...] = (
     Recipe(
         name="covid-ct",
         title="SARS-CoV-2 CT: COVID vs non-COVID (not shipped: CC BY-NC-SA)",
-        data="covid-ct",
         shipped=False,
-        config=recipe_config("covid-ct"),
+        **from_file("covid-ct"),
         limitations=(
             "No patient ids: slices of one patient land in several splits, so the held-out "
             "figures are optimistic.",
@@ -243,18 +258,15 @@ BENCH: tuple[Recipe, ...] = (
     Recipe(
         name="covid-ct-source-cnn",
         title="SARS-CoV-2 CT with the source work's CNN (covid-cnn)",
-        data="covid-ct",
         shipped=False,
-        config=recipe_config("covid-ct-source-cnn"),
+        **from_file("covid-ct-source-cnn"),
         limitations=("No patient ids: slices of one patient land in several splits.",),
     ),
     Recipe(
         name="mammo-microcalc",
         title="INFN mammogram patches: normal vs microcalcification (not shipped: no licence)",
-        data="mammo-microcalc",
-        class_names=("normal", "microcalcification"),
         shipped=False,
-        config=recipe_config("mammo-microcalc"),
+        **from_file("mammo-microcalc"),
         limitations=(
             "Several patches come from one region (_1…_5 suffixes) and are strongly correlated; "
             "the digest-grouped split does not keep them together, so held-out figures are "
@@ -268,10 +280,8 @@ BENCH: tuple[Recipe, ...] = (
     Recipe(
         name="chest-vs-abdomen",
         title="Chest vs abdominal radiograph (not shipped: licence unclear)",
-        data="chest-vs-abdomen",
-        class_names=("chest", "abdomen"),
         shipped=False,
-        config=recipe_config("chest-vs-abdomen"),
+        **from_file("chest-vs-abdomen"),
         limitations=(
             "Only 65 training images; the 10 given validation images hold one duplicate pair.",
         ),
