@@ -208,21 +208,16 @@ def config_from_file(path: str | Path, *, overrides: dict[str, object] | None = 
     """
     import dataclasses
 
-    import yaml
-
+    from medviz.config_files import read_mapping
     from medviz.training import TrainConfig
 
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-        values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise DataError(f"cannot read the training config {file}: {error}") from None
-    if isinstance(values, dict) and isinstance(values.get("training"), dict):
+    values = read_mapping(file, what="training config")
+    if isinstance(values.get("training"), dict):
         values = values["training"].get("config", values)
-    elif isinstance(values, dict) and isinstance(values.get("config"), dict):
-        values = values["config"]  # an experiment file (experiments/NAME.yaml)
-    if not isinstance(values, dict):
+    elif isinstance(values.get("config"), dict):
+        values = values["config"]  # an experiment or recipe file (with a dataset block)
+    if not isinstance(values, dict):  # a card whose training record has a non-mapping config
         raise DataError(f"{file} must hold a mapping of TrainConfig fields")
     allowed = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - allowed)

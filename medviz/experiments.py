@@ -16,7 +16,6 @@ The folder is found like the shipped models (:mod:`medviz.locations`):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -183,26 +182,9 @@ def load_experiment(name_or_path: str | Path, *, folder: str | Path | None = Non
                 f"{sorted(by_name) or 'none'}"
             )
         path = by_name[str(name_or_path)]
+    from medviz.config_files import read_mapping
+
     return parse_experiment(read_mapping(path), path=path)
-
-
-def read_mapping(path: str | Path) -> dict[str, Any]:
-    """The mapping a JSON or YAML file holds.
-
-    Raises:
-        DataError: Unreadable, not JSON/YAML, or not a mapping.
-    """
-    import yaml
-
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-        values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise DataError(f"cannot read {file}: {error}") from None
-    if not isinstance(values, dict):
-        raise DataError(f"{file} must hold a mapping, got {type(values).__name__}")
-    return values
 
 
 _REQUIRED = (

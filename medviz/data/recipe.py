@@ -19,7 +19,6 @@ included: ``medviz train --config FILE --out DIR``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,15 +76,11 @@ def data_recipe_from_file(path: str | Path) -> DataRecipe | None:
             with a ``name``, or holds other keys than name, channels,
             class_names, lesion_data (experiment files may add ``split``).
     """
-    import yaml
+    from medviz.config_files import read_mapping
 
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-        values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise DataError(f"cannot read {file}: {error}") from None
-    if not isinstance(values, dict) or not isinstance(values.get("config"), dict):
+    values = read_mapping(file)
+    if not isinstance(values.get("config"), dict):
         return None
     block = values.get("dataset")
     if block is None:
