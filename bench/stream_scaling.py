@@ -90,10 +90,7 @@ def measure_once(
     ``cache_dir``: where the streamed cache lives (default: the library's).
 
     Returns:
-        ``{"load_s", "epoch_s": [...], "images_per_s", "peak_rss_mib", "val_auc", "index"}``,
-        where ``index`` is the loading pass alone (``{"images", "cache", "load_s",
-        "peak_rss_mib"}``, the peak before training starts); ``epochs == 0`` returns
-        only that.
+        ``{"load_s", "epoch_s": [...], "images_per_s", "peak_rss_mib", "val_auc"}``.
     """
     from medviz.data import load_dataset
     from medviz.data.streaming import stream_folder
@@ -105,16 +102,13 @@ def measure_once(
     else:
         data = load_dataset(folder, image_size=IMAGE_SIZE)
     load_s = time.perf_counter() - started
-    # ru_maxrss only grows: read now, it is the indexing pass's peak (one process less to
-    # start than measuring the index in its own).
-    index = {
-        "images": len(data),
-        "cache": data.extras.get("cache"),
-        "load_s": load_s,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-    }
     if epochs == 0:  # the indexing pass alone
-        return index
+        return {
+            "images": len(data),
+            "cache": data.extras.get("cache"),
+            "load_s": load_s,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        }
     marks = [time.perf_counter()]
 
     def on_epoch_end(_progress) -> None:
@@ -140,7 +134,6 @@ def measure_once(
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "val_auc": float(result.history["val_auc"][-1]),
         "jit_compile": result.config.jit_compile,
-        "index": index,
     }
 
 
@@ -193,13 +186,10 @@ def run(settings: Settings, *, root: Path) -> dict[str, Any]:
         try:
             common = {"settings": settings, "jit_compile": jit, "cache_dir": cache}
             epochs = settings.stream_epochs
-            streamed = _in_subprocess(folder, stream=True, epochs=epochs, **common)
-            in_memory = _in_subprocess(folder, stream=False, epochs=epochs, **common)
-            in_memory.pop("index", None)
             rows[str(n)] = {
-                "index": streamed.pop("index"),
-                "streamed": streamed,
-                "in_memory": in_memory,
+                "index": _in_subprocess(folder, stream=True, epochs=0, **common),
+                "streamed": _in_subprocess(folder, stream=True, epochs=epochs, **common),
+                "in_memory": _in_subprocess(folder, stream=False, epochs=epochs, **common),
             }
         finally:
             shutil.rmtree(cache, ignore_errors=True)
