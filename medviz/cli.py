@@ -185,6 +185,7 @@ _TRAIN_FLAGS = {
     "--pretrained": "pretrained",
     "--transfer-mode": "arch_options",
     "--fine-tune-from": "arch_options",
+    "--precise-bn": "precise_bn",
 }
 
 
@@ -348,6 +349,7 @@ def _train(args: argparse.Namespace) -> int:
         "early_stopping_patience": args.patience if args.patience > 0 else None,
         "pretrained": args.pretrained,
         "arch_options": transfer_options(args),
+        "precise_bn": args.precise_bn,
     }
     given = _given_fields(args.argv, from_flags)
     if args.config:
@@ -938,6 +940,12 @@ def build_parser() -> CliParser:
     )
     p.add_argument("--imbalance", choices=("none", "class-weights", "undersample"), default="none")
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience (0 = off)")
+    p.add_argument(
+        "--precise-bn",
+        action="store_true",
+        help="after training, recompute the BatchNorm statistics on the un-augmented training "
+        "images (small datasets: the moving averages of a few batches are far off)",
+    )
     add_transfer_flags(p)
     p.add_argument("--limit-per-class", type=int, default=None)
     p.add_argument("--name", default=None, help="model name in the card (default: folder name)")

@@ -34,6 +34,7 @@ def cmd_compare_transfer(args: argparse.Namespace) -> int:
         augment=spec.augment if spec is not None else AugmentConfig(),
         pretrained=args.pretrained,
         jit_compile=False,
+        precise_bn=args.precise_bn,
     )
     weights = resolve_config_weights(config)  # missing weights fail before the data loads
     if not args.json:
@@ -108,6 +109,13 @@ def add_commands(add: Callable[[str, Callable, str], CliParser]) -> None:
         "--labels", type=int, default=None, help="training labels to keep (default: all)"
     )
     p.add_argument("--limit-per-class", type=int, default=None)
+    p.add_argument(
+        "--precise-bn",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="recompute every arm's BatchNorm statistics on the training images after training "
+        "(default on: with a few batches an epoch, the moving averages are still far off)",
+    )
     p.add_argument("--out", default=None, help="folder for compare-transfer.html/.json")
     p.add_argument(
         "--pretrained",

@@ -333,9 +333,10 @@ def test_train_with_config_file_records_the_file_recipe(capsys, tmp_path):
                                   "augment": {}, "jit_compile": False}))  # fmt: skip
     out_dir = tmp_path / "m"
     code, _, _ = run(capsys, "train", "--config", str(recipe), "--epochs", "1",
-                       "--limit-per-class", "30", "--out", str(out_dir),
+                       "--limit-per-class", "30", "--out", str(out_dir), "--precise-bn",
                        "--runs", str(tmp_path / "runs"), "--json")  # fmt: skip
     assert code == 0
     card = json.loads((out_dir / "card.json").read_text())
     config = card["training"]["config"]
     assert (config["epochs"], config["batch_size"], config["arch"]) == (1, 16, "fast-cnn")
+    assert config["precise_bn"] is True  # the flag overrides the file (which leaves it off)

@@ -144,3 +144,14 @@ def test_cli_compare_transfer_reports_three_arms(backbone_file, tmp_path, capsys
     assert frozen["trainable_params"] < payload["arms"][2]["trainable_params"]
     assert "MedViz medical backbone" in frozen["weights"]
     assert (tmp_path / "cmp" / "compare-transfer.html").is_file()
+
+
+def test_compare_transfer_recomputes_batchnorm_statistics_unless_told_not_to():
+    from medviz.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["compare-transfer", "--data", "x"]).precise_bn is True
+    assert (
+        parser.parse_args(["compare-transfer", "--data", "x", "--no-precise-bn"]).precise_bn
+        is False
+    )

@@ -10,6 +10,8 @@ this session's state and polled by a fragment, with Stop.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -113,6 +115,15 @@ def compare_section(config: TrainConfig, data_loader, *, fine_tune_from: int) ->
         "each is scored on the held-out test split (the best epoch is picked on validation)."
     )
     running = job is not None and job.running
+    precise_bn = st.checkbox(
+        "Recompute BatchNorm statistics after training (precise BN)",
+        value=True,
+        key="transfer_compare_precise_bn",
+        help="With a few dozen images an epoch is a few batches, so BatchNorm's moving "
+        "averages still hold much of their initial values when training ends: the ranking "
+        "(AUC) is right but the 0.5 threshold is not (chest vs abdomen, 53 images: accuracy "
+        "0.50 from scratch without, 1.00 with; bench/results/transfer.md).",
+    )
     if st.button(
         "Compare scratch / frozen / fine-tuned",
         icon=":material/compare_arrows:",
@@ -132,7 +143,11 @@ def compare_section(config: TrainConfig, data_loader, *, fine_tune_from: int) ->
             if missing:
                 st.error(f"the comparison needs train, val and test splits; missing {missing}")
             else:
-                job = TransferJob(config=config, data=data, fine_tune_from=fine_tune_from).start()
+                job = TransferJob(
+                    config=replace(config, precise_bn=precise_bn),
+                    data=data,
+                    fine_tune_from=fine_tune_from,
+                ).start()
                 st.session_state[_JOB_KEY] = job
                 st.rerun()
     if job is not None:
