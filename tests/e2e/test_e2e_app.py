@@ -9,15 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from e2e_helpers import (
-    UPDATE_DOCS,
-    assert_clean,
-    nav,
-    save_screenshot,
-    server_runs,
-    sidebar_text,
-    wait_idle,
-)
+from e2e_helpers import assert_clean, nav, save_screenshot, server_runs, sidebar_text, wait_idle
 
 from tools.browser import PAGES  # (navigation title, page heading), in order
 
@@ -176,7 +168,7 @@ def test_train_start_and_stop(page, timings):
     wait_idle(page)
     nav(page, "Data")
     limit = page.get_by_role("spinbutton", name="Images per class and split")
-    limit.fill("40" if UPDATE_DOCS else "16")  # fewer images: the same epochs, sooner
+    limit.fill("40")
     limit.press("Enter")
     wait_idle(page)
     size = page.get_by_role("spinbutton", name="Image size (px)")
