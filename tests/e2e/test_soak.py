@@ -332,7 +332,7 @@ def test_tab_closed_mid_training_leaves_the_server_healthy(browser, server):
         page.goto(server)
         wait_idle(page)
         nav(page, "Data")
-        for label, value in (("Images per class and split", 12), ("Image size (px)", 32)):
+        for label, value in (("Images per class and split", 20), ("Image size (px)", 32)):
             box = page.get_by_role("spinbutton", name=label)
             box.fill(str(value))
             box.press("Enter")
