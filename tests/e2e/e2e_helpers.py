@@ -22,6 +22,10 @@ from tools.browser import (  # noqa: F401  (re-exported for the tests)
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: ``MEDVIZ_UPDATE_DOCS=1``: the run refreshes docs/screenshots, so the tests that make those
+#: pictures use fuller settings (more epochs, images, random sets); otherwise the smallest
+#: settings that exercise the same behaviour.
+UPDATE_DOCS = os.environ.get("MEDVIZ_UPDATE_DOCS") == "1"
 # One file per pytest-xdist worker (each has its own server); plain pytest: no suffix.
 SERVER_TIMINGS = ARTIFACTS / f"server-timings{os.environ.get('PYTEST_XDIST_WORKER', '')}.jsonl"
 
@@ -65,7 +69,7 @@ def save_screenshot(page, name: str, *, docs: bool = False, full_page: bool = Tr
     page.screenshot(path=str(path))
     if full_page and size is not None:
         page.set_viewport_size(size)
-    if docs and os.environ.get("MEDVIZ_UPDATE_DOCS") == "1":
+    if docs and UPDATE_DOCS:
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
     return path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import assert_clean, nav, save_screenshot, wait_idle
+from e2e_helpers import UPDATE_DOCS, assert_clean, nav, save_screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -22,8 +22,15 @@ def test_explore_map_and_concept_test(page):
 
     page.get_by_text("Concepts (TCAV)", exact=True).first.click()
     wait_idle(page)
+    if not UPDATE_DOCS:  # the same test on 3 random sets per layer instead of the default 10
+        runs = page.get_by_role("spinbutton", name="Random sets")
+        runs.fill("3")
+        runs.press("Enter")
+        wait_idle(page)
     page.get_by_role("button", name="Run the concept test").click()
-    page.get_by_text("random sets per layer").first.wait_for(timeout=300_000)
+    page.get_by_text(
+        "3 random sets per layer" if not UPDATE_DOCS else "random sets per layer"
+    ).first.wait_for(timeout=300_000)
     wait_idle(page)
     assert_clean(page)
     save_screenshot(page, "19-explore-tcav", docs=True)

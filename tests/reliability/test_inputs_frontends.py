@@ -63,25 +63,34 @@ def test_cli_predict_valid_files_exit_0(capsys, shipped_model, image_corpus, cor
 
 def test_cli_predict_subprocess_exit_codes_and_one_error_line(shipped_model, corpus_files):
     good, bad = corpus_files["1x1.png"], corpus_files["truncated.jpg"]
-    result = subprocess.run(
+    # Both processes run at once (each spends seconds importing TensorFlow), checked one by one.
+    files = subprocess.Popen(
         [sys.executable, "-m", "medviz", "predict", "--model", str(shipped_model), "--json",
          str(good), str(bad), str(Path(bad).with_name("does-not-exist.png"))],
-        capture_output=True, text=True, cwd=ROOT, timeout=240,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
-    assert result.returncode == 3, result.stderr
-    rows = _json_lines(result.stdout)
+    bad_model = subprocess.Popen(
+        [sys.executable, "-m", "medviz", "predict", "--model", str(bad), str(good)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        files_out, files_err = files.communicate(timeout=240)
+        _, bad_model_err = bad_model.communicate(timeout=240)
+    finally:
+        for process in (files, bad_model):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert files.returncode == 3, files_err
+    rows = _json_lines(files_out)
     assert "prediction" in rows[0]
     assert "truncated.jpg" in rows[1]["error"] and "truncated" in rows[1]["error"]
     assert "does-not-exist.png" in rows[2]["error"]
-    assert "Traceback" not in result.stderr
-    bad_model = subprocess.run(
-        [sys.executable, "-m", "medviz", "predict", "--model", str(bad), str(good)],
-        capture_output=True, text=True, cwd=ROOT, timeout=240,
-    )  # fmt: skip
+    assert "Traceback" not in files_err
     assert bad_model.returncode == 2
-    errors = [line for line in bad_model.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "truncated.jpg" in errors[0], bad_model.stderr
-    assert "Traceback" not in bad_model.stderr
+    errors = [line for line in bad_model_err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "truncated.jpg" in errors[0], bad_model_err
+    assert "Traceback" not in bad_model_err
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +167,17 @@ def test_data_page_every_archive_case(tmp_path):
     before = app_state(app).dataset
     assert before is not None
     cases = [c for c in dataset_cases(tmp_path) if c.kind in ("zip", "npz")]
+    shown = None  # the source the page shows: switched (one extra run) only when it changes
+
+    def choose(kind: str) -> None:
+        nonlocal shown
+        if kind != shown:
+            app.segmented_control(key="data_source").set_value(kind)
+            app.run()
+            shown = kind
+
     for case in [c for c in cases if c.expect == "invalid"]:
-        app.segmented_control(key="data_source").set_value(case.kind)
-        app.run()
+        choose(case.kind)
         app.file_uploader(key=f"data_{case.kind}").set_value((case.name, case.data, "x"))
         app.button(key="data_load").click()
         app.run()
@@ -174,8 +191,7 @@ def test_data_page_every_archive_case(tmp_path):
         assert app_state(app).dataset == before, f"{case.name} replaced the loaded dataset"
         assert any("Health report" in s.value for s in app.subheader), "page still works"
     for case in [c for c in cases if c.expect == "valid"]:
-        app.segmented_control(key="data_source").set_value(case.kind)
-        app.run()
+        choose(case.kind)
         app.file_uploader(key=f"data_{case.kind}").set_value((case.name, case.data, "x"))
         app.button(key="data_load").click()
         app.run()

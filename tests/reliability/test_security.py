@@ -117,8 +117,7 @@ def test_model_that_cannot_fit_the_data_is_refused_before_running(tiny_model_dir
     assert "normal" in message and "cat" in message, message
 
 
-@pytest.fixture
-def model_app():
+def _models_page_with_the_default_active():
     app = make_app()
     goto(app, "classify")
     app.button(key="use_default").click()
@@ -128,14 +127,25 @@ def model_app():
     return app
 
 
+@pytest.fixture
+def model_app():
+    return _models_page_with_the_default_active()
+
+
+@pytest.fixture(scope="module")
+def refusing_app():
+    """One session for the refused uploads: each test asserts it is left as it was found."""
+    return _models_page_with_the_default_active()
+
+
 @pytest.mark.parametrize(
     ("name", "fragment"),
     [("lambda.keras", "arbitrary code"), ("custom-class.keras", "custom layer")],
 )
 def test_models_page_refuses_unsafe_upload_and_keeps_the_active_model(
-    model_app, hostile_models, name, fragment
+    refusing_app, hostile_models, name, fragment
 ):
-    app = model_app
+    app = refusing_app
     app.file_uploader(key="models_upload").set_value(
         (name, hostile_models[name].read_bytes(), "application/octet-stream")
     )
