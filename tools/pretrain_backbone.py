@@ -77,6 +77,16 @@ def load_tasks(size: int, per_task: int, seed: int) -> list[Task]:
     return tasks
 
 
+METHODS = ("supervised", "contrastive")
+"""Pretraining methods: supervised multi-task heads, or SimCLR-style contrastive learning."""
+
+PRETRAINING_TEXT = {
+    "supervised": "supervised multi-task, one softmax head per dataset (heads discarded)",
+    "contrastive": "self-supervised contrastive (SimCLR: two augmented views per image, NT-Xent "
+    "loss over the batch, projection head discarded; labels unused)",
+}
+
+
 def pretrain(
     tasks: list[Task],
     *,
@@ -87,11 +97,22 @@ def pretrain(
     learning_rate: float,
     seed: int,
     fixed_epochs: int | None = None,
+    method: str = "supervised",
+    temperature: float = 0.2,
 ):
-    """Train the trunk and heads for ``fixed_epochs``, or as many as fit in ``minutes``.
+    """Train the trunk for ``fixed_epochs``, or as many epochs as fit in ``minutes``.
+
+    ``method="supervised"``: one softmax head per task on the shared trunk, the per-task
+    cross-entropies summed. ``method="contrastive"``: SimCLR, every image of the step's
+    batch (all tasks together, labels unused) seen in two random augmentations; the loss
+    (NT-Xent, ``temperature``) pulls each pair together and pushes the other ``2B - 2``
+    views away, through a two-layer projection head that is then discarded. Both see the
+    same images per step and the same schedule (one warm-up epoch, cosine decay to zero).
 
     Returns:
-        ``(trunk model, per-task val accuracy, epochs run, seconds)``.
+        ``(trunk model, per-task val accuracy, epochs run, seconds)``; the accuracy is the
+        task's head for ``supervised`` and a logistic-regression probe on the frozen pooled
+        features (fitted on the task's train images) for ``contrastive``.
     """
     import keras
     import tensorflow as tf
@@ -99,20 +120,31 @@ def pretrain(
     from medviz.augment import AugmentConfig, augment_batch, build_augmenter
     from medviz.backbone import build_trunk
 
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=(size, size, 1), name="image")
     features = build_trunk(inputs)
     trunk = keras.Model(inputs, features, name="medviz-backbone-v1")
     pooled = keras.layers.GlobalAveragePooling2D(name="gap")(features)
-    heads = [keras.layers.Dense(len(t.class_names), name=f"head_{i}") for i, t in enumerate(tasks)]
-    dropout = keras.layers.Dropout(0.2, name="dropout")
     net = keras.Model(inputs, pooled)
-    augmenter = build_augmenter(
-        AugmentConfig(
+    width = int(pooled.shape[-1])
+    if method == "supervised":
+        augment = AugmentConfig(
             rotation_deg=10.0, zoom_max=1.2, shift=0.05, brightness=0.1, contrast=0.2, gamma=0.2
-        ),
-        seed=seed,
-    )
+        )
+    else:  # contrastive views need stronger, but still anatomically plausible, differences
+        augment = AugmentConfig(
+            rotation_deg=15.0,
+            zoom_max=1.4,
+            shift=0.1,
+            brightness=0.3,
+            contrast=0.4,
+            gamma=0.3,
+            noise_sigma=8.0,
+            resolution_min=0.5,
+        )
+    augmenter = build_augmenter(augment, seed=seed)
     steps_per_epoch = max(len(t.x_train) for t in tasks) // batch
     # One warm-up epoch, then cosine decay to zero over the run. The run's length is fixed
     # after the timed first epoch (``minutes``) unless ``epochs`` fixes it up front, so the
@@ -127,13 +159,26 @@ def pretrain(
         progress = (step_index - steps_per_epoch) / max(1, total_steps - steps_per_epoch)
         return 0.5 * learning_rate * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    for head in heads:
-        head.build((None, int(pooled.shape[-1])))
-    variables = net.trainable_variables + [v for h in heads for v in h.trainable_variables]
+    if method == "supervised":
+        heads = [
+            keras.layers.Dense(len(t.class_names), name=f"head_{i}") for i, t in enumerate(tasks)
+        ]
+        for head in heads:
+            head.build((None, width))
+        extra = [v for h in heads for v in h.trainable_variables]
+    else:
+        heads = []
+        projector = keras.Sequential(
+            [keras.layers.Dense(256, activation="relu"), keras.layers.Dense(64)], name="projector"
+        )
+        projector.build((None, width))
+        extra = list(projector.trainable_variables)
+    variables = net.trainable_variables + extra
+    dropout = keras.layers.Dropout(0.2, name="dropout")
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function
-    def step(xs, ys):
+    def supervised_step(xs, ys):
         x = augment_batch(augmenter, tf.cast(tf.concat(xs, axis=0), tf.float32))
         with tf.GradientTape() as tape:
             z = net(x, training=True)
@@ -148,6 +193,25 @@ def pretrain(
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
+    @tf.function
+    def contrastive_step(xs, ys):
+        del ys  # self-supervised: the labels are not used
+        x = tf.cast(tf.concat(xs, axis=0), tf.float32)
+        n = tf.shape(x)[0]
+        views = tf.concat([augment_batch(augmenter, x), augment_batch(augmenter, x)], axis=0)
+        with tf.GradientTape() as tape:
+            z = tf.math.l2_normalize(projector(net(views, training=True), training=True), axis=1)
+            similarity = tf.matmul(z, z, transpose_b=True) / temperature
+            similarity -= 1e9 * tf.eye(2 * n)  # a view is not its own positive
+            positives = tf.concat([tf.range(n, 2 * n), tf.range(0, n)], axis=0)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(positives, similarity)
+            )
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    step = supervised_step if method == "supervised" else contrastive_step
     planned = max_epochs
     if fixed_epochs is not None:
         max_epochs = planned = fixed_epochs
@@ -175,16 +239,30 @@ def pretrain(
             print(f"planned epochs: {planned}", flush=True)
     seconds = time.perf_counter() - started
     accuracy = {}
-    for t, head in zip(tasks, heads, strict=True):
-        z = net.predict(t.x_val.astype(np.float32), batch_size=256, verbose=0)
-        pred = np.argmax(head(z).numpy(), axis=1)
+    for i, t in enumerate(tasks):
+        z_val = net.predict(t.x_val.astype(np.float32), batch_size=256, verbose=0)
+        if method == "supervised":
+            pred = np.argmax(heads[i](z_val).numpy(), axis=1)
+        else:
+            from sklearn.linear_model import LogisticRegression
+
+            z_train = net.predict(t.x_train.astype(np.float32), batch_size=256, verbose=0)
+            probe = LogisticRegression(max_iter=2000).fit(z_train, t.y_train)
+            pred = probe.predict(z_val)
         accuracy[t.name] = float(np.mean(pred == t.y_val))
         print(f"val accuracy {t.name}: {accuracy[t.name]:.3f}", flush=True)
     return trunk, accuracy, epochs, seconds
 
 
 def write_bundle(
-    trunk, out: Path, *, accuracy: dict, tasks: list[Task], recipe: dict, seconds: float
+    trunk,
+    out: Path,
+    *,
+    accuracy: dict,
+    tasks: list[Task],
+    recipe: dict,
+    seconds: float,
+    name: str = "medviz-backbone-v1",
 ) -> Path:
     """Save the trunk weights, ``backbone.json`` and ``README.md`` in ``out``."""
     from medviz.backbone import WEIGHTS_FILE, sha256_of
@@ -194,14 +272,14 @@ def write_bundle(
     trunk.save_weights(weights)
     licences = dict(SOURCES)
     card = {
-        "name": "medviz-backbone-v1",
+        "name": name,
         "kind": "backbone",
         "architecture": "medviz.backbone.build_trunk (res-cnn-loc-shaped, grey input, 32-192)",
         "parameters": int(trunk.count_params()),
         "weights_file": WEIGHTS_FILE,
         "sha256": sha256_of(weights),
         "size_bytes": weights.stat().st_size,
-        "pretraining": "supervised multi-task, one softmax head per dataset (heads discarded)",
+        "pretraining": PRETRAINING_TEXT[recipe.get("method", "supervised")],
         "recipe": recipe,
         "pretrain_seconds": round(seconds, 1),
         "data": [
@@ -225,7 +303,16 @@ def write_bundle(
         f"| {d['dataset']} | {d['train_images']} | {d['val_accuracy']:.3f} | {d['licence']} |"
         for d in card["data"]
     )
-    readme = f"""# MedViz medical backbone v1
+    supervised = recipe.get("method", "supervised") == "supervised"
+    title = "MedViz medical backbone v1" if name == "medviz-backbone-v1" else name
+    augmentation = (
+        "rotation 10°, zoom 1.2, shift 5 %, brightness/contrast/gamma"
+        if supervised
+        else "two views per image: rotation 15°, zoom 1.4, shift 10 %, brightness/contrast/"
+        "gamma, noise, resolution down to 50 %"
+    )
+    probe = "its head" if supervised else "linear probe"
+    readme = f"""# {title}
 
 A compact grey-input CNN trunk ({card["parameters"]:,} parameters, {
         card["size_bytes"] / 1e6:.1f} MB) pretrained offline on MedViz's permissively licensed
@@ -234,14 +321,14 @@ data, for transfer learning without ImageNet weights: `medviz train --arch medvi
 
 - **Recipe:** {card["pretraining"]}; {recipe["image_size"]} px, batch {recipe["batch"]} per
   dataset, Adam {recipe["learning_rate"]} with one warm-up epoch and cosine decay,
-  augmentation (rotation 10°, zoom 1.2, shift 5 %, brightness/contrast/gamma),
+  augmentation ({augmentation}),
   {recipe["epochs_run"]} epochs, seed {recipe["seed"]}.
 - **Time to pretrain:** {seconds / 60:.1f} min on {recipe["machine"]}.
 - **SHA-256** of `{WEIGHTS_FILE}`: `{card["sha256"]}`
 - **Reproduce:** `python -m tools.pretrain_backbone` (needs `../shared/datasets`).
 - **Not used:** {card["not_used"]}.
 
-| dataset | train images | val accuracy (its head) | licence |
+| dataset | train images | val accuracy ({probe}) | licence |
 |---|---|---|---|
 {rows}
 """
@@ -263,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="default: models/medviz-backbone-v1")
+    parser.add_argument("--method", choices=METHODS, default="supervised")
+    parser.add_argument("--name", default="medviz-backbone-v1", help="the card's name")
     args = parser.parse_args(argv)
     from medviz.backbone import backbone_dir
 
@@ -276,8 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         learning_rate=args.learning_rate,
         seed=args.seed,
         fixed_epochs=args.epochs,
+        method=args.method,
     )
     recipe = {
+        "method": args.method,
         "image_size": args.size,
         "per_task": args.per_task,
         "batch": args.batch,
@@ -289,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{os.cpu_count()} CPU cores (shared)",
     }
     out = args.out or backbone_dir()
-    path = write_bundle(trunk, out, accuracy=accuracy, tasks=tasks, recipe=recipe, seconds=seconds)
+    path = write_bundle(
+        trunk, out, accuracy=accuracy, tasks=tasks, recipe=recipe, seconds=seconds, name=args.name
+    )
     print(f"wrote {path} ({math.ceil(path.stat().st_size / 1e3)} kB)")
     return 0
 
