@@ -60,8 +60,29 @@ moving average (momentum 0.99) still holds ~half its initial value: the ranking 
 right, the 0.5 threshold is not."""
 
 
-def _key(dataset: str, labels: str, seed: int, arm: str, *, precise_bn: bool = False) -> str:
-    return f"{dataset}|{labels}|{seed}|{arm}" + ("|precise-bn" if precise_bn else "")
+DEFAULT_BACKBONE = "medviz-backbone-v1"
+"""The shipped backbone's name: rows without a ``backbone`` field used it."""
+
+
+def _key(
+    dataset: str,
+    labels: str,
+    seed: int,
+    arm: str,
+    *,
+    precise_bn: bool = False,
+    backbone: str = DEFAULT_BACKBONE,
+) -> str:
+    key = f"{dataset}|{labels}|{seed}|{arm}" + ("|precise-bn" if precise_bn else "")
+    return key + (f"|bb={backbone}" if backbone != DEFAULT_BACKBONE else "")
+
+
+def backbone_name(weights: Path) -> str:
+    """The name in the ``backbone.json`` beside a backbone weights file (else the file's stem)."""
+    card = weights.parent / "backbone.json"
+    if card.is_file():
+        return str(json.loads(card.read_text(encoding="utf-8")).get("name", weights.stem))
+    return weights.stem
 
 
 def run(
@@ -73,10 +94,13 @@ def run(
     epochs: int,
     part: str | None = None,
     precise_bn: bool = False,
+    backbone: Path | None = None,
 ) -> dict[str, Any]:
     """Run every missing cell, saving the JSON after each; returns the JSON payload.
 
     ``precise_bn`` runs the recipe with ``TrainConfig.precise_bn`` (rows of their own).
+    ``backbone``: another backbone weights file (e.g. another pretraining method) for the
+    frozen and fine-tuned arms, in rows of their own (from scratch does not depend on it).
 
     ``part`` names a separate ``transfer.part-<part>.json`` so several processes can
     share the work (e.g. one per dataset); :func:`merged` combines them.
@@ -87,6 +111,9 @@ def run(
     from medviz.transfer import compare_transfer, subsample_train
 
     json_path = out / (f"transfer.part-{part}.json" if part else "transfer.json")
+    name = backbone_name(backbone) if backbone else DEFAULT_BACKBONE
+    arms = ARMS if backbone is None else ("feature-extractor", "fine-tune")
+    cell = {"precise_bn": precise_bn, "backbone": name}
     payload = merged(out, epochs=epochs)
     out.mkdir(parents=True, exist_ok=True)
     for dataset in datasets:
@@ -99,9 +126,7 @@ def run(
             for seed in seeds:
                 # Re-read: another process (--part) may have done this cell meanwhile.
                 done = {**merged(out, epochs=epochs)["runs"], **payload["runs"]}
-                todo = [
-                    a for a in ARMS if _key(dataset, n, seed, a, precise_bn=precise_bn) not in done
-                ]
+                todo = [a for a in arms if _key(dataset, n, seed, a, **cell) not in done]
                 if not todo:
                     continue
                 data = subsample_train(full, None if n == "all" else int(n), seed=seed)
@@ -109,12 +134,13 @@ def run(
                     **{**RECIPE, "epochs": epochs},
                     seed=seed,
                     precise_bn=precise_bn,
+                    pretrained=str(backbone) if backbone else None,
                     augment=spec.augment if spec.augment else AugmentConfig(),
                 )
                 started = time.perf_counter()
                 results = compare_transfer(data, base, arms=todo)
                 for r in results:
-                    payload["runs"][_key(dataset, n, seed, r.arm, precise_bn=precise_bn)] = {
+                    payload["runs"][_key(dataset, n, seed, r.arm, **cell)] = {
                         "dataset": dataset,
                         "labels": n,
                         "n_train": int((data.splits == "train").sum()),
@@ -122,6 +148,7 @@ def run(
                         "seed": seed,
                         "arm": r.arm,
                         "precise_bn": precise_bn,
+                        "backbone": name,
                         "accuracy": r.accuracy,
                         "auc": r.auc,
                         "seconds": round(r.seconds, 1),
@@ -156,6 +183,8 @@ def summarise(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (dataset, labels, BN statistics, arm): mean ± std over seeds."""
     groups: dict[tuple[str, str, bool, str], list[dict[str, Any]]] = {}
     for row in payload["runs"].values():
+        if row.get("backbone", DEFAULT_BACKBONE) != DEFAULT_BACKBONE:
+            continue  # other pretrainings: backbone_rows()
         key = (row["dataset"], row["labels"], bool(row.get("precise_bn")), row["arm"])
         groups.setdefault(key, []).append(row)
     rows = []
@@ -184,6 +213,56 @@ def summarise(payload: dict[str, Any]) -> list[dict[str, Any]]:
                             "seconds_mean": _mean_std([r["seconds"] for r in cell])[0],
                         }
                     )
+    return rows
+
+
+def _backbone_order(key: tuple[str, str, str, bool, str]) -> tuple:
+    dataset, labels, arm, precise_bn, backbone = key
+    shipped_first = (backbone != DEFAULT_BACKBONE, backbone)
+    return (
+        DATASETS.index(dataset),
+        LABELS.index(labels),
+        precise_bn,
+        ARMS.index(arm),
+        shipped_first,
+    )
+
+
+def backbone_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Backbones side by side: one row per (dataset, labels, arm, backbone), mean ± std.
+
+    Only the cells (dataset, labels, arm, BN statistics) that another backbone than the
+    shipped one was run on, with the shipped one's row beside it.
+    """
+    groups: dict[tuple[str, str, str, bool, str], list[dict[str, Any]]] = {}
+    for row in payload["runs"].values():
+        if row["arm"] == "scratch":
+            continue
+        backbone = row.get("backbone", DEFAULT_BACKBONE)
+        key = (row["dataset"], row["labels"], row["arm"], bool(row.get("precise_bn")), backbone)
+        groups.setdefault(key, []).append(row)
+    others = {k[:4] for k in groups if k[4] != DEFAULT_BACKBONE}
+    rows = []
+    for key in sorted(groups, key=_backbone_order):
+        if key[:4] not in others:
+            continue
+        cell = groups[key]
+        acc = _mean_std([r["accuracy"] for r in cell])
+        auc = _mean_std([r["auc"] for r in cell])
+        rows.append(
+            {
+                "dataset": key[0],
+                "labels": key[1],
+                "arm": key[2],
+                "precise_bn": key[3],
+                "backbone": key[4],
+                "seeds": len(cell),
+                "accuracy_mean": acc[0],
+                "accuracy_std": acc[1],
+                "auc_mean": auc[0],
+                "auc_std": auc[1],
+            }
+        )
     return rows
 
 
@@ -264,7 +343,28 @@ def render(payload: dict[str, Any], *, backbone_card: dict[str, Any] | None) -> 
             f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f} | "
             f"{r['auc_mean']:.3f} ± {r['auc_std']:.3f} | {r['seconds_mean']:.0f} |"
         )
-    return "\n".join(head + table + ["", "## Targets", "", *targets(rows), ""])
+    compared = backbone_rows(payload)
+    section: list[str] = []
+    if compared:
+        section = [
+            "",
+            "## Backbones compared",
+            "",
+            "The same recipe with another backbone file (`--backbone PATH`), e.g. another "
+            "pretraining method of the same trunk (`python -m tools.pretrain_backbone --method "
+            "contrastive`); its pretraining is in the `backbone.json` beside the file.",
+            "",
+            "| dataset | labels | arm | BN statistics | backbone | seeds | accuracy | AUC |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in compared:
+            section.append(
+                f"| {r['dataset']} | {r['labels']} | {ARM_TITLES[r['arm']]} | "
+                f"{BN_TITLES[r['precise_bn']]} | {r['backbone']} | {r['seeds']} | "
+                f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f} | "
+                f"{r['auc_mean']:.3f} ± {r['auc_std']:.3f} |"
+            )
+    return "\n".join(head + table + section + ["", "## Targets", "", *targets(rows), ""])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--precise-bn", action="store_true", help="recompute BatchNorm statistics after training"
     )
+    parser.add_argument(
+        "--backbone",
+        type=Path,
+        default=None,
+        help="another backbone weights file for the frozen and fine-tuned arms (own rows)",
+    )
     args = parser.parse_args(argv)
     from medviz.backbone import backbone_dir
 
@@ -295,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs,
             part=args.part,
             precise_bn=args.precise_bn,
+            backbone=args.backbone,
         )
     payload = merged(args.out, epochs=args.epochs)
     if args.part is None:

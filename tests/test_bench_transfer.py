@@ -39,7 +39,8 @@ def test_table_rows_have_every_arm_and_mean_std_cells():
         "| time (s) |"
     )
     assert header in text and "## Targets" in text
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "±" in line]
+    main_table = text.split("\n## ")[0]  # "## Backbones compared" has its own columns
+    rows = [line for line in main_table.splitlines() if line.startswith("| ") and "±" in line]
     assert rows, "no result rows"
     cells: dict[tuple[str, str, str], set[str]] = {}
     for row in rows:
@@ -71,3 +72,22 @@ def test_readme_block_is_the_measured_verdicts():
     body = block_body(readme, transfer.README_BEGIN, transfer.README_END)
     assert body == transfer.readme_block(_payload()).strip()
     assert "held-out test splits" in body
+
+
+def test_other_backbones_get_their_own_table_beside_the_shipped_one():
+    def run(arm: str, seed: int, backbone: str | None, accuracy: float) -> dict:
+        row = {"dataset": "covid-ct", "labels": "100", "n_train": 100, "n_test": 10}
+        row |= {"seed": seed, "arm": arm, "accuracy": accuracy, "auc": accuracy, "seconds": 1.0}
+        return row | ({"backbone": backbone} if backbone else {})
+
+    runs = [run("scratch", 0, None, 0.5), run("fine-tune", 0, None, 0.8)]
+    runs += [run("fine-tune", s, "simclr", a) for s, a in ((0, 0.6), (1, 0.7))]
+    payload = {"recipe": {}, "runs": {str(i): r for i, r in enumerate(runs)}}
+    main = transfer.summarise(payload)  # the other backbone stays out of the main table
+    assert [(r["arm"], r["accuracy_mean"]) for r in main] == [("scratch", 0.5), ("fine-tune", 0.8)]
+    compared = transfer.backbone_rows(payload)
+    assert [(r["backbone"], r["seeds"]) for r in compared] == [
+        (transfer.DEFAULT_BACKBONE, 1),
+        ("simclr", 2),
+    ]
+    assert compared[1]["accuracy_mean"] == pytest.approx(0.65)
