@@ -160,7 +160,7 @@ def test_train_stop_keeps_the_best_model(app, monkeypatch):
     # Wait for the first epoch (without hammering the GIL with reruns), then press Stop.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and job.running and not job.snapshot().history:
-        time.sleep(0.5)
+        time.sleep(0.1)
     app.run()
     assert job.running, "60 epochs must not be over after one"
     app.button(key=f"train_stop_{job.id}").click()
