@@ -173,6 +173,21 @@ def test_train_stop_keeps_the_best_model(app, monkeypatch):
     assert app_state(app).active_model == f"trained:{job.id}"
 
 
+def test_classify_offers_the_shipped_default_model_in_one_click(app):
+    goto(app, "classify")
+    assert_clean(app)
+    assert app_state(app).active_model is None
+    assert any("No model is active" in i.value for i in app.info)
+    app.button(key="use_default").click()
+    app.run()
+    assert_clean(app)
+    assert app.title[0].value == "Classify"
+    state = app_state(app)
+    assert state.active_model == "shipped:microcalc-synthetic"
+    assert list(state.models) == ["shipped:microcalc-synthetic"]
+    assert not any("No model is active" in i.value for i in app.info)
+
+
 def test_evaluate_shipped_model(default_model):
     app = default_model
     goto(app, "evaluate")
