@@ -8,11 +8,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from app_helpers import (
+    APP,
     PATIENT_ID,
     PATIENT_NAME,
+    TIMEOUT,
     assert_clean,
     configure_environment,
-    goto,
     make_app,
 )
 
@@ -31,13 +32,27 @@ def new_app() -> Callable:
 
 
 @pytest.fixture
-def default_model(app):
-    """The app with the shipped default model active (through the one-click button)."""
-    goto(app, "classify")
-    app.button(key="use_default").click()
-    app.run()
-    assert_clean(app)
-    return app
+def default_model():
+    """A fresh session with the shipped default model active, first run on the Home page.
+
+    The model is put in the session's state as the one-click "Use the shipped default model"
+    button does (``components.activate_shipped``: ``state.add_model``), without the two
+    Classify runs of the click; the button itself is tested by
+    ``test_classify_offers_the_shipped_default_model_in_one_click``.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from medviz.ui import cache, settings
+    from medviz.ui.state import AppState
+
+    shipped = cache.shipped_entry(cache.shipped_model(settings.DEFAULT_MODEL))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state["_medviz_state"] = AppState(
+        models={shipped.key: shipped}, active_model=shipped.key
+    )
+    at.run()
+    assert_clean(at)
+    return at
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from app_helpers import assert_clean
+from app_helpers import assert_clean, goto
 
 from medviz.ui.dicom_frames import frame_count
 
@@ -27,7 +27,7 @@ def _meta(app) -> dict[str, str]:
 
 def test_frame_slider_picks_the_classified_frame(default_model):
     data = _pydicom_file("rtdose.dcm")
-    app = default_model
+    app = goto(default_model, "classify")
     app.segmented_control(key="classify_source").set_value("upload")
     app.run()
     app.file_uploader(key="classify_files").set_value(("dose.dcm", data, "application/dicom"))

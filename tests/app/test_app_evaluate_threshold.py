@@ -185,7 +185,8 @@ def test_other_classes_are_refused_before_loading_the_data(default_model, monkey
 
 def test_pixel_threshold_baseline_beside_the_model_on_the_same_split(evaluate_page):
     from medviz.baseline import evaluate_baseline
-    from medviz.data import load_dataset
+    from medviz.ui import cache
+    from medviz.ui.state import default_dataset_choice
 
     app = evaluate_page
     app.segmented_control(key="eval_view").set_value("Pixel-threshold baseline")
@@ -193,7 +194,11 @@ def test_pixel_threshold_baseline_beside_the_model_on_the_same_split(evaluate_pa
     assert_clean(app)
     (table,) = [d.value for d in app.dataframe if "AUC 95 % CI" in d.value.columns]
     assert list(table[""]) == ["this model", "pixel-threshold baseline"]
-    data = load_dataset("synthetic-microcalc", image_size=64, channels=1)
+    # The complete embedded dataset at the model's 64 px, as the page loaded it: from the
+    # process-wide cache (generating its 2,400 patches again costs ~5 s of CPU).
+    data = cache.dataset(default_dataset_choice(), image_size=64, channels=1)
+    assert data.class_names == ("normal", "microcalcification") and len(data.labels) == 2400
+    assert data.images.shape[1:] == (64, 64, 1)
     expected = evaluate_baseline(data, split=app.selectbox(key="eval_split").value, threshold=120)
     assert table.iloc[1]["accuracy"] == pytest.approx(expected.accuracy)
     app.slider(key="eval_baseline_grey").set_value(200)

@@ -51,13 +51,12 @@ def test_feature_maps_default_to_the_deepest_map_of_at_least_8x8():
     from streamlit.testing.v1 import AppTest
 
     from medviz.explain.layers import conv_layers, spatial_size
-    from medviz.store import load_bundle
     from medviz.ui import cache
     from medviz.ui.state import AppState
 
     # At 28 px the CAM layer of this model is 7×7: feature maps should not default to it.
     shipped = cache.shipped_entry(cache.shipped_model("pneumonia-xray-28px"))
-    model = load_bundle(shipped.path).model
+    model = cache.bundle(shipped).model  # the file the page opens, loaded once per process
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     app.session_state["_medviz_state"] = AppState(
         models={shipped.key: shipped}, active_model=shipped.key

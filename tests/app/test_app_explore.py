@@ -68,7 +68,7 @@ def test_map_selection_opens_in_explain_and_tcav_runs():
     call = app_state(app).selections["explore_tcav"].value
     deadline = time.monotonic() + 120
     while call.running and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.1)
     app.run()
     assert_clean(app)
     snap = call.snapshot()

@@ -160,7 +160,7 @@ def test_train_stop_keeps_the_best_model(app, monkeypatch):
     # Wait for the first epoch (without hammering the GIL with reruns), then press Stop.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and job.running and not job.snapshot().history:
-        time.sleep(0.5)
+        time.sleep(0.1)
     app.run()
     assert job.running, "60 epochs must not be over after one"
     app.button(key=f"train_stop_{job.id}").click()
@@ -171,6 +171,21 @@ def test_train_stop_keeps_the_best_model(app, monkeypatch):
     assert job.best is not None and job.best.result.stopped_by_user
     assert job.best.result.epochs_run < 60
     assert app_state(app).active_model == f"trained:{job.id}"
+
+
+def test_classify_offers_the_shipped_default_model_in_one_click(app):
+    goto(app, "classify")
+    assert_clean(app)
+    assert app_state(app).active_model is None
+    assert any("No model is active" in i.value for i in app.info)
+    app.button(key="use_default").click()
+    app.run()
+    assert_clean(app)
+    assert app.title[0].value == "Classify"
+    state = app_state(app)
+    assert state.active_model == "shipped:microcalc-synthetic"
+    assert list(state.models) == ["shipped:microcalc-synthetic"]
+    assert not any("No model is active" in i.value for i in app.info)
 
 
 def test_evaluate_shipped_model(default_model):

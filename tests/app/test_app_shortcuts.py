@@ -22,10 +22,7 @@ def job_of(at):
 
 
 def wait_until_done(at, job, *, timeout: float = 150.0) -> None:
-    deadline = time.monotonic() + timeout
-    while job.running and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not job.running, "the lab did not finish in time"
+    assert job.join(timeout=timeout), "the lab did not finish in time"
     at.run()
 
 
@@ -81,7 +78,7 @@ def test_stop_ends_the_run(lab, monkeypatch):
     job = job_of(lab)
     deadline = time.monotonic() + 90
     while job.running and not job.snapshot().history and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.1)
     lab.run()
     assert job.running, "30 epochs must not be over after one"
     lab.button(key=f"shortcut_stop_{job.id}").click()
