@@ -16,12 +16,6 @@ os.environ.setdefault("MEDVIZ_OFFLINE", "1")  # nor Keras' ImageNet download (me
 os.environ.setdefault("MEDVIZ_AUTOTUNE", "0")
 os.environ.setdefault("MEDVIZ_CACHE_DIR", tempfile.mkdtemp(prefix="medviz-test-cache-"))
 os.environ.setdefault("MEDVIZ_RUNS_DIR", tempfile.mkdtemp(prefix="medviz-test-runs-"))
-# make test runs two xdist workers on two cores: one TensorFlow thread each instead of two
-# apiece, so they do not preempt each other (the same two test files: 66 s -> 61 s wall).
-# Subprocesses inherit it; tests/test_distributed.py lifts it for its strategies, whose
-# replicas must run concurrently.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

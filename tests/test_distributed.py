@@ -87,13 +87,6 @@ def test_mirrored_on_one_device_says_it_gains_nothing(monkeypatch):
     assert plan.replicas == 1 and plan.describe()["distribute"] == "mirrored"
 
 
-def _threaded_env() -> dict[str, str]:
-    """This environment without the suite's one-thread TensorFlow limit (tests/conftest.py):
-    a strategy's replicas and collectives must run side by side."""
-    limits = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-    return {k: v for k, v in os.environ.items() if k not in limits}
-
-
 def _bright_dataset(n: int):
     """Clearly visible clusters: a tiny CNN reaches val AUC ~1 in 2–3 epochs at 32 px."""
     from medviz.data.synthetic import MicrocalcDifficulty, generate_microcalc
@@ -143,7 +136,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 def test_mirrored_strategy_fits_on_two_logical_cpus(tmp_path):
     # A subprocess: logical devices must be configured before TensorFlow starts.
-    env = {**_threaded_env(), "MEDVIZ_LOGICAL_CPUS": "2", "CUDA_VISIBLE_DEVICES": "-1"}
+    env = {**os.environ, "MEDVIZ_LOGICAL_CPUS": "2", "CUDA_VISIBLE_DEVICES": "-1"}
     done = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path / "model")],
         cwd=ROOT,
@@ -200,7 +193,7 @@ def test_two_local_workers_match_one_worker(tmp_path):
     workers = []
     for index in (0, 1):
         env = {
-            **_threaded_env(),
+            **os.environ,
             "TF_CONFIG": _config(cluster, {"type": "worker", "index": index}),
             "CUDA_VISIBLE_DEVICES": "-1",
         }
