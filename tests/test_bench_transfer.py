@@ -61,8 +61,10 @@ def test_every_run_scored_on_the_test_split_with_the_backbone():
         assert run["n_test"] > 0 and 0 <= run["accuracy"] <= 1
         if run["arm"] == "scratch":
             assert "random" in run["weights"]
-        else:
+        elif run.get("backbone", transfer.DEFAULT_BACKBONE) == transfer.DEFAULT_BACKBONE:
             assert "MedViz medical backbone" in run["weights"]
+        else:  # --backbone PATH: another pretraining's file, recorded with its hash
+            assert "local file" in run["weights"] and "sha256" in run["weights"]
 
 
 def test_readme_block_is_the_measured_verdicts():
