@@ -59,7 +59,8 @@ class JobSnapshot:
 
 
 class ThreadedJob:
-    """Start, stop and wait for a job's ``_run`` in a daemon thread (training, shortcut lab).
+    """Start, stop and wait for a job's ``_run`` in a daemon thread (training, shortcut lab,
+    transfer comparison).
 
     The dataclass using it has ``id``, ``status``, ``_stop`` (an Event) and
     ``_thread`` fields and a ``_run`` method; ``_thread_name`` names its threads.

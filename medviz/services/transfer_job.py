@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from medviz.data.dataset import Dataset
+from medviz.services.jobs import ThreadedJob
 from medviz.training import EpochProgress, TrainConfig
 from medviz.transfer import ARMS, ArmResult, TransferArm, compare_transfer
 
@@ -43,7 +45,7 @@ class TransferSnapshot:
 
 
 @dataclass
-class TransferJob:
+class TransferJob(ThreadedJob):
     """Runs :func:`medviz.transfer.compare_transfer` on ``data`` with ``config``."""
 
     config: TrainConfig
@@ -54,7 +56,8 @@ class TransferJob:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
-    _status: str = "running"
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    status: str = "starting"
     _arm: TransferArm | None = None
     _epoch: int = 0
     _results: list[ArmResult] = field(default_factory=list)
@@ -62,27 +65,7 @@ class TransferJob:
     _error: str | None = None
     started: float = field(default_factory=time.time)
 
-    def start(self) -> TransferJob:
-        """Start the thread; returns ``self``."""
-        self._thread = threading.Thread(target=self._run, name="medviz-transfer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask the comparison to stop after the current batch."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; returns whether it ended."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.running
-
-    @property
-    def running(self) -> bool:
-        """Whether the thread is still working."""
-        with self._lock:
-            return self._status == "running"
+    _thread_name = "medviz-transfer"
 
     def _on_epoch(self, arm: TransferArm, progress: EpochProgress) -> None:
         with self._lock:
@@ -111,7 +94,7 @@ class TransferJob:
             log.exception("transfer comparison failed")
             status, error = "failed", f"{type(err).__name__}: {err}"
         with self._lock:
-            self._status, self._error, self._arm = status, error, None
+            self.status, self._error, self._arm = status, error, None
 
     def snapshot(self) -> TransferSnapshot:
         """The progress so far (thread-safe copy)."""
@@ -121,16 +104,16 @@ class TransferJob:
             fraction = min(
                 1.0, (done + (self._epoch / epochs if self._arm else 0)) / len(self.arms)
             )
-            if self._status != "running":
-                fraction = 1.0 if self._status == "finished" else fraction
-            arm = self._arm if self._status == "running" else None
+            if not self.running:
+                fraction = 1.0 if self.status == "finished" else fraction
+            arm = self._arm if self.running else None
             message = (
                 f"{arm}: epoch {self._epoch}/{epochs} ({done} of {len(self.arms)} done)"
                 if arm
-                else f"{self._status} ({done} of {len(self.arms)} arms)"
+                else f"{self.status} ({done} of {len(self.arms)} arms)"
             )
             return TransferSnapshot(
-                status=self._status,
+                status="running" if self.running else self.status,
                 arm=arm,
                 message=message,
                 fraction=fraction,
