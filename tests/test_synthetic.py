@@ -44,10 +44,11 @@ def test_power_law_spectrum_has_the_requested_slope():
 
 
 def test_two_thousand_images_generate_quickly():
-    start = time.perf_counter()
+    # CPU time of this process, not wall time: other processes on a loaded CI machine must
+    # not fail it (about 2 s here on one core; the issue asks for < 5 s).
+    start = time.process_time()
     generate_microcalc(2000, image_size=64, seed=0)
-    # The issue asks for < 5 s; allow slack for a loaded CI machine.
-    assert time.perf_counter() - start < 8.0
+    assert time.process_time() - start < 5.0
 
 
 def test_rgb_copies_and_presets():
